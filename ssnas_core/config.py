@@ -1,0 +1,190 @@
+"""Typed run configuration: frozen dataclasses, validated on construction.
+
+Every parameter of a run lives here; the CLI reads them from JSON/YAML and the
+service converts its pydantic schemas into them. Defaults follow METHOD.md
+sections 3-5 (BM-NAS where it has a value, marked choices of ours otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+PRIMITIVES = ("zero", "sum", "scale_dot_attn", "linear_glu", "concat_fc")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or of the wrong kind."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class SearchSpaceConfig:
+    """Two-level BM-NAS search space (METHOD.md section 3)."""
+
+    C: int = 192
+    L: int = 16
+    steps: int = 2
+    multiplier: int = 2
+    node_steps: int = 1
+    node_multiplier: int = 1
+    dropout: float = 0.1
+    primitives: tuple[str, ...] = PRIMITIVES
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.C <= 4096, f"C must be in [1, 4096], got {self.C}")
+        side = round(self.L**0.5)
+        _check(self.L >= 1 and side * side == self.L, f"L must be a perfect square, got {self.L}")
+        _check(1 <= self.steps <= 8, f"steps must be in [1, 8], got {self.steps}")
+        _check(1 <= self.multiplier <= self.steps, "multiplier must be in [1, steps]")
+        _check(1 <= self.node_steps <= 4, "node_steps must be in [1, 4]")
+        _check(1 <= self.node_multiplier <= self.node_steps, "node_multiplier must be in [1, node_steps]")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        object.__setattr__(self, "primitives", tuple(self.primitives))
+        unknown = [p for p in self.primitives if p not in PRIMITIVES]
+        _check(not unknown, f"unknown primitives {unknown}; known: {list(PRIMITIVES)}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Feature-level SimCLR views (METHOD.md section 5, ours). Each is a named component."""
+
+    gaussian_noise: float = 0.1  # std of noise relative to each node's per-sample std
+    feature_mask: float = 0.2  # dropout probability on input-node features
+    node_scale: float = 0.2  # each node scaled by U(1 - s, 1 + s)
+    modality_drop: float = 0.1  # probability of zeroing one whole modality in a view
+
+    def __post_init__(self) -> None:
+        for name in ("gaussian_noise", "feature_mask", "node_scale", "modality_drop"):
+            v = getattr(self, name)
+            _check(0.0 <= v < 1.0 or (name == "gaussian_noise" and 0 <= v <= 5), f"{name} out of range: {v}")
+
+    def names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) > 0]
+
+
+@dataclass(frozen=True)
+class SSLConfig:
+    temperature: float = 0.2
+    proj_hidden: int = 512
+    proj_dim: int = 128
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        _check(0.01 <= self.temperature <= 10, "temperature must be in [0.01, 10]")
+        _check(self.proj_hidden >= 1 and self.proj_dim >= 1, "projection sizes must be positive")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Bilevel first-order search (METHOD.md section 4, BM-NAS optimiser defaults).
+
+    Schedule (BM-NAS): per epoch, one pass over search-train for the weights, then one
+    architecture step per search-val batch.
+    """
+
+    mode: str = "ssl"  # "ssl" (NT-Xent, no labels) or "supervised" (BCE on the labeled fraction)
+    epochs: int = 30
+    batch_size: int = 128
+    w_lr: float = 1e-3
+    w_lr_min: float = 1e-6
+    w_weight_decay: float = 1e-4
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    grad_clip: float = 5.0
+    max_batches_per_epoch: int | None = None  # cap for quick runs; None = full pass
+
+    def __post_init__(self) -> None:
+        _check(self.mode in ("ssl", "supervised"), f"mode must be 'ssl' or 'supervised', got {self.mode!r}")
+        _check(1 <= self.epochs <= 1000, "epochs must be in [1, 1000]")
+        _check(2 <= self.batch_size <= 8192, "batch_size must be in [2, 8192]")
+        _check(0 < self.w_lr <= 1 and 0 < self.arch_lr <= 1, "learning rates must be in (0, 1]")
+        object.__setattr__(self, "arch_betas", tuple(self.arch_betas))
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Contrastive pretraining of the derived network (METHOD.md section 1 step 4)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_batches_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.epochs <= 1000, "pretrain epochs must be in [0, 1000]")
+        _check(2 <= self.batch_size <= 8192, "batch_size must be in [2, 8192]")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Classifier finetuning on the labeled fraction r of train (METHOD.md section 6-7)."""
+
+    label_fraction: float = 0.1
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 5  # early stopping on dev weighted F1
+    threshold: float = 0.5
+    min_dev_samples: int = 48  # dev subset of fraction r, at least this many
+
+    def __post_init__(self) -> None:
+        _check(0 < self.label_fraction <= 1, "label_fraction must be in (0, 1]")
+        _check(1 <= self.epochs <= 1000, "finetune epochs must be in [1, 1000]")
+        _check(1 <= self.batch_size <= 8192, "batch_size must be in [1, 8192]")
+        _check(0 < self.threshold < 1, "threshold must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One full job: search -> derive -> pretrain -> finetune -> evaluate."""
+
+    space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    amp: bool = False
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.seed < 2**31, "seed must be in [0, 2^31)")
+        _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+               f"device must be auto, cpu, cuda[:n] or mps, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
+        return from_dict(cls, d or {})
+
+
+def from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Build a (nested) config dataclass from a plain dict; unknown keys are an error."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__} expects a mapping, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    _check(not unknown, f"unknown {cls.__name__} keys: {unknown}")
+    kwargs: dict[str, Any] = {}
+    for name, value in d.items():
+        default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        sub = default() if default is not None else None
+        if dataclasses.is_dataclass(sub) and isinstance(value, dict):
+            value = from_dict(type(sub), value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # wrong kinds that the dataclass itself rejects
+        raise ConfigError(str(exc)) from exc
