@@ -53,3 +53,101 @@ class RawDataset(Protocol):
     def __len__(self) -> int: ...
 
     def sample(self, i: int) -> dict[str, Any]: ...
+
+
+# --- Shared plumbing for the format loaders (additions; the names above are the contract) ---
+
+SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}
+
+
+class UnknownFormatError(DataFormatError):
+    """The path is in none of the formats we read (the service answers 415)."""
+
+
+def seeded_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6, 0.1, 0.3)
+                 ) -> np.ndarray:
+    """(n,) uint8 split codes: a seeded permutation cut at the given train/dev/test fractions."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = int(round(n * fractions[0]))
+    n_dev = int(round(n * (fractions[0] + fractions[1]))) - n_train
+    split = np.full(n, 2, dtype=np.uint8)
+    split[order[:n_train]] = 0
+    split[order[n_train:n_train + n_dev]] = 1
+    return split
+
+
+class RawBase:
+    """Common implementation of the RawDataset protocol for the format loaders.
+
+    Subclasses pass the per-sample arrays and implement ``_load(row)``, where ``row`` is the
+    sample's position in the source (stable under rejection). ``sample(i)`` turns any decode
+    failure into a DataFormatError naming the sample, and ``validate_all()`` decodes every
+    sample once, moving the failures into the report (nothing is dropped silently).
+    """
+
+    def __init__(self, *, fields: dict[str, str], label_names: list[str], task: str,
+                 ids: list[str], labels: np.ndarray, split: np.ndarray, report: LoadReport,
+                 rows: np.ndarray | None = None, info: dict[str, Any] | None = None):
+        bad = {k: v for k, v in fields.items() if v not in FIELD_KINDS}
+        if bad:
+            raise DataFormatError(f"unknown field kinds {bad}; allowed: {FIELD_KINDS}")
+        if not len(ids):
+            raise DataFormatError(f"no usable samples ({len(report.rejected)} rejected, e.g. "
+                                  f"{report.rejected[:3]})")
+        self.fields = dict(fields)
+        self.label_names = list(label_names)
+        self.task = task
+        self.ids = list(ids)
+        self.labels = np.asarray(labels)
+        self.split = np.asarray(split, dtype=np.uint8)
+        self.rows = np.arange(len(ids)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.report = report
+        self.report.kept = len(self.ids)
+        self.info = dict(info or {})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _load(self, row: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def sample(self, i: int) -> dict[str, Any]:
+        """The sample's field values (kinds as in the module docstring)."""
+        try:
+            return self._load(int(self.rows[i]))
+        except DataFormatError as exc:
+            raise DataFormatError(f"sample {self.ids[i]!r}: {exc}") from exc
+        except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as exc:
+            raise DataFormatError(f"sample {self.ids[i]!r}: unreadable ({exc})") from exc
+
+    def split_counts(self) -> dict[str, int]:
+        return {name: int((self.split == code).sum()) for name, code in SPLIT_CODES.items()}
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the samples where ``mask`` is true (callers record the others first)."""
+        mask = np.asarray(mask, dtype=bool)
+        self.ids = [s for s, m in zip(self.ids, mask) if m]
+        self.labels, self.split, self.rows = self.labels[mask], self.split[mask], self.rows[mask]
+        self.report.kept = len(self.ids)
+        if not self.ids:
+            raise DataFormatError(f"no usable samples (e.g. {self.report.rejected[:3]})")
+
+    def validate_all(self) -> "RawBase":
+        """Decode every sample; reject the ones that fail (recorded in the report)."""
+        ok = np.ones(len(self), dtype=bool)
+        for i in range(len(self)):
+            try:
+                self.sample(i)
+            except DataFormatError as exc:
+                self.report.reject(self.ids[i], str(exc))
+                ok[i] = False
+        if not ok.all():
+            self.keep(ok)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (what ``detect.inspect`` returns for raw formats)."""
+        return {"num_samples": len(self), "split_counts": self.split_counts(),
+                "fields": dict(self.fields), "modalities": sorted(set(self.fields.values())),
+                "label_names": list(self.label_names), "task": self.task,
+                "report": self.report.to_json()}

@@ -1,0 +1,73 @@
+"""Feature-level views for SimCLR on cached features (METHOD.md section 5, ours).
+
+Each component is named and configured in ``AugmentConfig``; a component with strength 0
+is off. All randomness comes from the generator passed in, so a view is reproducible.
+Inputs and outputs are lists of node tensors (B, *shape), one per input node.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import AugmentConfig
+
+
+def _per_sample(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    return values.view(-1, *([1] * (x.dim() - 1)))
+
+
+def node_scale(nodes, s: float, g: torch.Generator):
+    """Scale each node of each sample by U(1 - s, 1 + s)."""
+    return [x * _per_sample(x, 1 + s * (2 * torch.rand(x.shape[0], generator=g, device=x.device) - 1))
+            for x in nodes]
+
+
+def gaussian_noise(nodes, sigma: float, g: torch.Generator):
+    """Add N(0, (sigma * std)^2), std taken per sample and node, so the noise follows scale."""
+    out = []
+    for x in nodes:
+        std = x.flatten(1).std(dim=1).clamp_min(1e-6)
+        out.append(x + sigma * _per_sample(x, std) * torch.randn(x.shape, generator=g, device=x.device))
+    return out
+
+
+def feature_mask(nodes, p: float, g: torch.Generator):
+    """Drop each feature (channel entry) with probability p, rescaling the kept ones."""
+    return [x * (torch.rand(x.shape, generator=g, device=x.device) >= p) / (1 - p) for x in nodes]
+
+
+def modality_drop(nodes, p: float, modalities: list[str], g: torch.Generator):
+    """With probability p per sample, zero every node of one randomly chosen modality."""
+    kinds = sorted(set(modalities))
+    if len(kinds) < 2:
+        return nodes
+    b, dev = nodes[0].shape[0], nodes[0].device
+    drop = torch.rand(b, generator=g, device=dev) < p
+    which = torch.randint(len(kinds), (b,), generator=g, device=dev)
+    out = []
+    for x, m in zip(nodes, modalities):
+        keep = ~(drop & (which == kinds.index(m)))
+        out.append(x * _per_sample(x, keep.to(x.dtype)))
+    return out
+
+
+class FeatureAugment:
+    """Two views of a batch of node features."""
+
+    def __init__(self, cfg: AugmentConfig, modalities: list[str]):
+        self.cfg, self.modalities = cfg, list(modalities)
+
+    def view(self, nodes: list[torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
+        c = self.cfg
+        if c.node_scale > 0:
+            nodes = node_scale(nodes, c.node_scale, g)
+        if c.gaussian_noise > 0:
+            nodes = gaussian_noise(nodes, c.gaussian_noise, g)
+        if c.feature_mask > 0:
+            nodes = feature_mask(nodes, c.feature_mask, g)
+        if c.modality_drop > 0:
+            nodes = modality_drop(nodes, c.modality_drop, self.modalities, g)
+        return nodes
+
+    def __call__(self, nodes, g):
+        return self.view(nodes, g), self.view(nodes, g)

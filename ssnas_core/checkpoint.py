@@ -1,0 +1,87 @@
+"""Checkpoints: one .safetensors file; JSON metadata lives in the safetensors header.
+
+Nothing is pickled. A model checkpoint carries everything needed to rebuild its network
+(genotype with node shapes and search-space sizes, number of labels) plus label names,
+threshold, configs, metrics, library versions and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .genotype import Genotype
+from .model import Classifier, FusionNet
+
+META_KEY = "ssnas"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
+            "ssnas_core": "0.1.0"}
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Atomic write: a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    save_file(flat, str(tmp), metadata={META_KEY: json.dumps(meta)})
+    tmp.replace(path)
+
+
+def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+        return {k: f.get_tensor(k) for k in f.keys()}, meta
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and JSON (the rest)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}/{pid}/{k}"] = v
+            else:
+                scalars[f"{pid}/{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "/"):
+            _, pid, k = key.split("/", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for key, v in meta["scalars"].items():
+        pid, k = key.split("/", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_model(path: str | os.PathLike, model: Classifier, meta: dict[str, Any]) -> None:
+    """``model.fusion`` must be a FusionNet; meta must hold label_names, task, threshold."""
+    meta = {**meta, "genotype": model.fusion.genotype.to_json(),
+            "num_labels": model.head[-1].out_features, "versions": versions(), "format": "ssnas-model-1"}
+    tensors = {k: v for k, v in model.state_dict().items()}
+    save_tensors(path, tensors, meta)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
+    """Rebuild the classifier from the checkpoint alone (no original config needed)."""
+    tensors, meta = load_tensors(path, device)
+    if meta.get("format") != "ssnas-model-1":
+        raise ValueError(f"{path}: not an ssnas model checkpoint")
+    model = Classifier(FusionNet(Genotype.from_json(meta["genotype"])), int(meta["num_labels"]))
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), meta

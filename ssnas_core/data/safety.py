@@ -1,0 +1,218 @@
+"""Safe, read-only access to uploaded archives (zip files or folders) and their images.
+
+Every check here is *fatal*: an archive that trips one is rejected whole with a
+DataFormatError, because it is hostile or broken rather than merely holding a bad sample:
+
+- member names: absolute paths, ``..`` components, backslashes, drive letters, NUL bytes,
+  duplicate names, symlinks (zip entries with a symlink mode; links inside folders),
+  encrypted members;
+- decompression bombs: more than ``max_members`` entries, a member larger than
+  ``max_member_bytes``, a total uncompressed size above ``max_total_bytes``, or a compression
+  ratio above ``max_ratio`` (per member of at least ``ratio_min_bytes``, and for the total);
+- a zip that cannot be read (truncated or corrupt central directory).
+
+Reads stay within the sizes the zip declares (zipfile stops there and checks the CRC), so a
+member that lies about its size fails with a CRC error instead of expanding.
+
+``open_image`` decodes image bytes with a pixel cap checked from the header before any
+pixel is decoded (Pillow's own bomb warning is turned into an error as a second guard).
+Failures there are per-sample problems; the loaders record them against the sample.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from PIL import Image
+
+from .raw import DataFormatError
+
+IGNORED_PREFIXES = ("__MACOSX/",)
+IGNORED_NAMES = (".DS_Store",)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_members: int = 2_000_000
+    max_total_bytes: int = 32 << 30
+    max_member_bytes: int = 512 << 20
+    max_ratio: float = 200.0
+    ratio_min_bytes: int = 1 << 20
+    max_image_pixels: int = 64_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_member_name(name: str, where: str = "archive") -> str:
+    """The normalised relative POSIX name, or DataFormatError if it could escape the root."""
+    if not name or "\x00" in name:
+        raise DataFormatError(f"{where}: empty or NUL-containing member name {name!r}")
+    if "\\" in name:
+        raise DataFormatError(f"{where}: member name {name!r} contains a backslash")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise DataFormatError(f"{where}: member name {name!r} is an absolute path")
+    parts = [p for p in PurePosixPath(name).parts if p != "."]
+    if ".." in parts:
+        raise DataFormatError(f"{where}: member name {name!r} escapes the archive (path traversal)")
+    if not parts:
+        raise DataFormatError(f"{where}: member name {name!r} is empty")
+    return "/".join(parts)
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(IGNORED_PREFIXES) or name.rsplit("/", 1)[-1] in IGNORED_NAMES
+
+
+class Archive:
+    """Read-only view of a zip or a folder: ``names`` (files, normalised), ``size``, ``read``."""
+
+    def __init__(self, label: str, sizes: dict[str, int], limits: Limits):
+        self.label = label
+        self.sizes = sizes
+        self.limits = limits
+        self.names = sorted(sizes)
+        if len(sizes) > limits.max_members:
+            raise DataFormatError(f"{label}: {len(sizes)} members, more than {limits.max_members}")
+        for name, size in sizes.items():
+            if size > limits.max_member_bytes:
+                raise DataFormatError(f"{label}: member {name!r} is {size} bytes, more than "
+                                      f"{limits.max_member_bytes}")
+        total = sum(sizes.values())
+        if total > limits.max_total_bytes:
+            raise DataFormatError(f"{label}: {total} bytes uncompressed, more than "
+                                  f"{limits.max_total_bytes} (decompression bomb?)")
+
+    @staticmethod
+    def open(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> "Archive":
+        path = Path(path)
+        if path.is_dir():
+            return DirArchive(path, limits)
+        if zipfile.is_zipfile(path):
+            return ZipArchive(path, limits)
+        raise DataFormatError(f"{path}: neither a folder nor a zip archive")
+
+    def exists(self, name: str) -> bool:
+        return name in self.sizes
+
+    def read(self, name: str) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class ZipArchive(Archive):
+    """A zip file; the handle is reopened after a fork (one per process)."""
+
+    def __init__(self, path: Path, limits: Limits):
+        self.path = path
+        self._zf, self._pid = None, None
+        try:
+            infos = self._handle().infolist()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DataFormatError(f"{path.name}: not a readable zip archive ({exc})") from exc
+        sizes, packed, self._infos = {}, 0, {}
+        for info in infos:
+            name = check_member_name(info.filename, path.name)
+            if info.is_dir() or _ignored(name):
+                continue
+            self._check_info(info, name, limits)
+            if name in sizes:
+                raise DataFormatError(f"{path.name}: duplicate member name {name!r}")
+            sizes[name], self._infos[name] = info.file_size, info
+            packed += info.compress_size
+        super().__init__(path.name, sizes, limits)
+        total = sum(sizes.values())
+        if total >= limits.ratio_min_bytes and total > limits.max_ratio * max(packed, 1):
+            raise DataFormatError(f"{path.name}: total compression ratio {total / max(packed, 1):.0f} "
+                                  f"above {limits.max_ratio:.0f} (decompression bomb?)")
+
+    def _check_info(self, info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
+        mode = info.external_attr >> 16
+        if info.create_system == 3 and stat.S_ISLNK(mode):
+            raise DataFormatError(f"{self.path.name}: member {name!r} is a symlink")
+        if info.flag_bits & 0x1:
+            raise DataFormatError(f"{self.path.name}: member {name!r} is encrypted")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= limits.ratio_min_bytes and ratio > limits.max_ratio:
+            raise DataFormatError(f"{self.path.name}: member {name!r} has compression ratio "
+                                  f"{ratio:.0f}, above {limits.max_ratio:.0f} (decompression bomb?)")
+
+    def _handle(self) -> zipfile.ZipFile:
+        if self._zf is None or self._pid != os.getpid():
+            self._zf, self._pid = zipfile.ZipFile(self.path), os.getpid()
+        return self._zf
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self._handle().read(self._infos[name])
+        except KeyError as exc:
+            raise DataFormatError(f"{self.label}: no member {name!r}") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+            raise DataFormatError(f"{self.label}: member {name!r} is corrupt ({exc})") from exc
+
+    def close(self) -> None:
+        if self._zf is not None:
+            self._zf.close()
+            self._zf = None
+
+
+class DirArchive(Archive):
+    """A folder; symlinks anywhere inside are rejected rather than followed."""
+
+    def __init__(self, root: Path, limits: Limits):
+        self.root = root
+        sizes = {}
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            for entry in dirnames + filenames:
+                full = Path(dirpath, entry)
+                if full.is_symlink():
+                    raise DataFormatError(f"{root.name}: {full.relative_to(root)} is a symlink")
+            for entry in filenames:
+                full = Path(dirpath, entry)
+                rel = full.relative_to(root).as_posix()
+                st = full.stat()
+                if not stat.S_ISREG(st.st_mode):
+                    raise DataFormatError(f"{root.name}: {rel} is not a regular file")
+                if not _ignored(rel):
+                    sizes[rel] = st.st_size
+        super().__init__(root.name, sizes, limits)
+
+    def read(self, name: str) -> bytes:
+        if name not in self.sizes:
+            raise DataFormatError(f"{self.label}: no member {name!r}")
+        path = self.root / check_member_name(name, self.label)
+        if path.is_symlink():
+            raise DataFormatError(f"{self.label}: {name!r} is a symlink")
+        with open(path, "rb") as f:
+            data = f.read(self.limits.max_member_bytes + 1)
+        if len(data) > self.limits.max_member_bytes:
+            raise DataFormatError(f"{self.label}: member {name!r} grew beyond the size limit")
+        return data
+
+
+def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
+    """Decode image bytes to an RGB PIL image; DataFormatError if unreadable or too large."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > limits.max_image_pixels:
+                raise DataFormatError(f"image is {w}x{h} pixels, more than "
+                                      f"{limits.max_image_pixels} (decompression bomb?)")
+            im.load()
+            return im.convert("RGB")
+    except DataFormatError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataFormatError(f"image too large ({exc})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataFormatError(f"unreadable image ({exc})") from exc

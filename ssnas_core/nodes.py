@@ -1,0 +1,42 @@
+"""Bring every input node to a common (C, L) (METHOD.md section 2).
+
+A map (C_in, H, W) is adaptive-max-pooled to sqrt(L) x sqrt(L) and flattened; a vector
+(d,) is treated as d x 1 x 1 (so it is repeated over the L positions). Then
+Conv1d(C_in, C, 1) + BatchNorm + ReLU + Dropout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class NodeReshape(nn.Module):
+    def __init__(self, shape: tuple[int, ...], C: int, L: int, dropout: float):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.side = int(math.isqrt(L))
+        self.proj = nn.Sequential(
+            nn.Conv1d(shape[0], C, 1, bias=False), nn.BatchNorm1d(C), nn.ReLU(), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, *shape) -> (B, C, L)."""
+        if x.dim() == 2:
+            x = x[:, :, None, None]
+        x = F.adaptive_max_pool2d(x, self.side)  # (B, C_in, s, s)
+        return self.proj(x.flatten(2))
+
+
+class InputNodes(nn.Module):
+    """All input nodes of a dataset -> list of (B, C, L) tensors, in node order."""
+
+    def __init__(self, shapes: list[tuple[int, ...]], C: int, L: int, dropout: float):
+        super().__init__()
+        self.reshapes = nn.ModuleList(NodeReshape(s, C, L, dropout) for s in shapes)
+
+    def forward(self, nodes: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [r(x) for r, x in zip(self.reshapes, nodes)]

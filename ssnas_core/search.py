@@ -1,0 +1,183 @@
+"""Bilevel, first-order architecture search (METHOD.md sections 1-5).
+
+Self-supervised (mode "ssl"): NT-Xent on two feature views; weights w on search-train
+(the whole train split, labels unread), architecture (alpha, beta, gamma) on search-val
+(the dev split, labels unread). Genotype of the epoch with the lowest val NT-Xent.
+Supervised (mode "supervised", BM-NAS): BCE on the labeled fraction of train for w and on
+the dev subset of the same fraction for the architecture; genotype of the epoch with the
+best dev weighted F1.
+
+Schedule (BM-NAS): per epoch one pass over search-train for w (Adam, SGDR per batch),
+then one architecture step per search-val batch (Adam, betas (0.5, 0.999)). Full search
+state is saved after every epoch; a run resumed from it ends with the same genotype.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .augment import FeatureAugment
+from .callbacks import Callback, ProgressEvent, no_callback
+from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors
+from .cells import ProjectionHead
+from .config import RunConfig
+from .data.features import FeatureDataset
+from .device import autocast
+from .genotype import Genotype
+from .loader import Batches
+from .metrics import selection_score
+from .objectives import contrastive_loss, predict, supervised_loss
+from .schedule import cosine_restart_lr, epoch_seed, seeded_generator, set_lr
+from .search_space import SuperNet
+
+REPORT_EVERY = 10  # batches between progress events
+
+
+@dataclass
+class SearchResult:
+    genotype: Genotype
+    best_epoch: int
+    history: list[dict]
+
+
+class _Search:
+    def __init__(self, ds: FeatureDataset, cfg: RunConfig, device: torch.device,
+                 train_idx: np.ndarray, val_idx: np.ndarray):
+        self.ds, self.cfg, self.device, self.sc = ds, cfg, device, cfg.search
+        self.task, self.ssl = ds.manifest.task, cfg.search.mode == "ssl"
+        torch.manual_seed(cfg.seed)
+        self.net = SuperNet(ds.node_specs, cfg.space).to(device)
+        out = ProjectionHead(self.net.out_dim, cfg.ssl.proj_hidden, cfg.ssl.proj_dim) if self.ssl \
+            else nn.Linear(self.net.out_dim, ds.manifest.num_labels)
+        self.head = out.to(device)
+        self.augment = FeatureAugment(cfg.ssl.augment, [n.modality for n in ds.node_specs])
+        self.w_params = self.net.weight_parameters() + list(self.head.parameters())
+        self.opt_w = torch.optim.Adam(self.w_params, lr=self.sc.w_lr, weight_decay=self.sc.w_weight_decay)
+        self.opt_a = torch.optim.Adam(self.net.arch_parameters(), lr=self.sc.arch_lr,
+                                      betas=self.sc.arch_betas, weight_decay=self.sc.arch_weight_decay)
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.epoch, self.history, self.best = 0, [], None
+        self.steps = len(self.batches(train_idx, 0, "search_w")) + len(self.batches(val_idx, 0, "search_a"))
+
+    # -- batches and losses -------------------------------------------------------------
+    def batches(self, idx, epoch: int, stage: str, shuffle: bool = True, drop_last: bool = True):
+        return Batches(self.ds, idx, self.sc.batch_size, shuffle=shuffle, drop_last=drop_last,
+                       seed=epoch_seed(self.cfg.seed, stage, epoch), device=self.device,
+                       with_labels=not self.ssl, max_batches=self.sc.max_batches_per_epoch)
+
+    def loss(self, nodes, labels, g) -> torch.Tensor:
+        with autocast(self.device, self.cfg.amp):
+            if self.ssl:
+                return contrastive_loss(self.net, self.head, self.augment, nodes, g, self.cfg.ssl.temperature)
+            return supervised_loss(self.head(self.net(nodes)), labels, self.task)
+
+    def _train_only(self, params_on: list[nn.Parameter]) -> None:
+        on = {id(p) for p in params_on}
+        for p in [*self.w_params, *self.net.arch_parameters()]:
+            p.requires_grad_(id(p) in on)
+
+    # -- one epoch ----------------------------------------------------------------------
+    def weight_pass(self, callback: Callback) -> float:
+        e = self.epoch
+        batches = self.batches(self.train_idx, e, "search_w")
+        g = seeded_generator(epoch_seed(self.cfg.seed, "views_w", e), self.device)
+        self._train_only(self.w_params)
+        self.net.train(), self.head.train()
+        total = 0.0
+        for i, (nodes, labels) in enumerate(batches):
+            set_lr(self.opt_w, cosine_restart_lr(e * len(batches) + i, len(batches), self.sc.w_lr, self.sc.w_lr_min))
+            self.opt_w.zero_grad(set_to_none=True)
+            loss = self.loss(nodes, labels, g)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.w_params, self.sc.grad_clip)
+            self.opt_w.step()
+            total += loss.item()
+            if (i + 1) % REPORT_EVERY == 0:
+                callback(ProgressEvent("search", e, self.sc.epochs, i + 1, self.steps,
+                                       {"train_loss": total / (i + 1)}))
+        return total / max(1, len(batches))
+
+    def arch_pass(self, callback: Callback) -> float:
+        e = self.epoch
+        batches = self.batches(self.val_idx, e, "search_a")
+        g = seeded_generator(epoch_seed(self.cfg.seed, "views_a", e), self.device)
+        self._train_only(self.net.arch_parameters())
+        total = 0.0
+        for i, (nodes, labels) in enumerate(batches):
+            self.opt_a.zero_grad(set_to_none=True)
+            loss = self.loss(nodes, labels, g)
+            loss.backward()
+            self.opt_a.step()
+            total += loss.item()
+            if (i + 1) % REPORT_EVERY == 0:
+                callback(ProgressEvent("search", e, self.sc.epochs, self.steps - len(batches) + i + 1, self.steps,
+                                       {"arch_loss": total / (i + 1)}))
+        self._train_only(self.w_params + self.net.arch_parameters())
+        return total / max(1, len(batches))
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """ssl: NT-Xent on val with fixed views (lower is better); supervised: dev weighted F1."""
+        self.net.eval(), self.head.eval()
+        if self.ssl:
+            g = seeded_generator(epoch_seed(self.cfg.seed, "views_eval", 0), self.device)
+            losses = [self.loss(n, y, g).item() for n, y in self.batches(self.val_idx, 0, "eval", False)]
+            return {"val_loss": float(np.mean(losses)), "score": -float(np.mean(losses))}
+        model = lambda nodes: self.head(self.net(nodes))  # noqa: E731
+        probs, y = predict(model, self.batches(self.val_idx, 0, "eval", False, drop_last=False), self.task)
+        f1 = selection_score(self.task, y, probs, self.cfg.finetune.threshold)
+        return {"dev_weighted_f1": f1, "score": f1}
+
+    # -- state ----------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        tw, mw = optimizer_to_flat(self.opt_w, "opt_w")
+        ta, ma = optimizer_to_flat(self.opt_a, "opt_a")
+        tensors = {**{f"net/{k}": v for k, v in self.net.state_dict().items()},
+                   **{f"head/{k}": v for k, v in self.head.state_dict().items()}, **tw, **ta}
+        meta = {"kind": "search_state", "epoch": self.epoch, "history": self.history, "best": self.best,
+                "opt_w": mw, "opt_a": ma, "config": self.cfg.to_dict()}
+        save_tensors(path, tensors, meta)
+
+    def load(self, path: Path) -> None:
+        tensors, meta = load_tensors(path, self.device)
+        if meta.get("config") != self.cfg.to_dict():
+            raise ValueError(f"{path}: search state was written with a different configuration")
+        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net/")})
+        self.head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head/")})
+        optimizer_from_flat(self.opt_w, "opt_w", tensors, meta["opt_w"])
+        optimizer_from_flat(self.opt_a, "opt_a", tensors, meta["opt_a"])
+        self.epoch, self.history, self.best = meta["epoch"], meta["history"], meta["best"]
+
+
+def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
+               train_idx: np.ndarray, val_idx: np.ndarray, state_path: Path | None = None,
+               callback: Callback = no_callback) -> SearchResult:
+    """Search; resumes from ``state_path`` if it holds a state of the same configuration."""
+    s = _Search(ds, cfg, device, train_idx, val_idx)
+    if state_path is not None and Path(state_path).exists():
+        s.load(Path(state_path))
+    while s.epoch < cfg.search.epochs:
+        torch.manual_seed(epoch_seed(cfg.seed, "dropout", s.epoch))
+        t0 = time.perf_counter()
+        train_loss = s.weight_pass(callback)
+        arch_loss = s.arch_pass(callback)
+        val = s.validate()
+        genotype = s.net.genotype()
+        row = {"epoch": s.epoch, "train_loss": train_loss, "arch_loss": arch_loss,
+               **{k: v for k, v in val.items() if k != "score"}, "epoch_time_s": time.perf_counter() - t0,
+               "genotype": genotype.to_json()}
+        s.history.append(row)
+        if s.best is None or val["score"] > s.best["score"]:
+            s.best = {"score": val["score"], "epoch": s.epoch, "genotype": genotype.to_json()}
+        s.epoch += 1
+        if state_path is not None:
+            s.save(Path(state_path))
+        callback(ProgressEvent("search", s.epoch - 1, cfg.search.epochs, 1, 1,
+                               {k: v for k, v in row.items() if isinstance(v, float)}, end_of_epoch=True))
+    return SearchResult(Genotype.from_json(s.best["genotype"]), s.best["epoch"], s.history)
