@@ -1,8 +1,9 @@
 """One job end to end: search -> derive -> (contrastive pretraining) -> finetune -> evaluate.
 
-Every stage leaves its result in ``workdir``; calling ``run_pipeline`` again with the same
-workdir skips finished stages and resumes an interrupted search or pretraining from its
-last epoch, so an interrupted job ends with the same genotype as an uninterrupted one.
+Every stage leaves its result in ``workdir``; calling a stage again with the same workdir
+reuses a finished stage and resumes an interrupted search or pretraining from its last
+epoch, so an interrupted job ends with the same genotype as an uninterrupted one.
+The CLI runs the stages one by one; ``run_pipeline`` runs them all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .callbacks import Callback, ProgressEvent, no_callback
-from .checkpoint import save_model
+from .checkpoint import load_tensors, save_model
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import resolve_device
@@ -26,6 +27,9 @@ from .labels import labeled_subset
 from .model import FusionNet
 from .pretrain import run_pretrain
 from .search import run_search
+
+SEARCH_RESULT, SEARCH_STATE = "search_result.json", "search_state.safetensors"
+PRETRAIN_STATE, MODEL, RESULT = "pretrain_state.safetensors", "model.safetensors", "result.json"
 
 
 def split_indices(ds: FeatureDataset, cfg: RunConfig) -> dict[str, np.ndarray]:
@@ -41,59 +45,89 @@ def split_indices(ds: FeatureDataset, cfg: RunConfig) -> dict[str, np.ndarray]:
                                           minimum=fc.min_dev_samples)}
 
 
-def _search_stage(ds, cfg, device, idx, workdir: Path, callback) -> tuple[Genotype, dict]:
-    done = workdir / "search_result.json"
+def _setup(cfg: RunConfig, workdir: str | Path) -> tuple[Path, torch.device]:
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    return workdir, resolve_device(cfg.device)
+
+
+def search_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path,
+                 callback: Callback = no_callback) -> tuple[Genotype, dict]:
+    """Search (self-supervised or supervised per cfg.search.mode); cached in workdir."""
+    workdir, device = _setup(cfg, workdir)
+    done = workdir / SEARCH_RESULT
     if done.exists():
         res = json.loads(done.read_text())
         return Genotype.from_json(res["genotype"]), res
-    ssl = cfg.search.mode == "ssl"
+    idx, ssl = split_indices(ds, cfg), cfg.search.mode == "ssl"
     t0 = time.perf_counter()
     result = run_search(ds, cfg, device, train_idx=idx["train"] if ssl else idx["labeled"],
                         val_idx=idx["dev"] if ssl else idx["dev_labeled"],
-                        state_path=workdir / "search_state.safetensors", callback=callback)
-    res = {"genotype": result.genotype.to_json(), "best_epoch": result.best_epoch,
+                        state_path=workdir / SEARCH_STATE, callback=callback)
+    res = {"genotype": result.genotype.to_json(), "best_epoch": result.best_epoch, "mode": cfg.search.mode,
            "history": result.history, "wall_time_s": time.perf_counter() - t0}
     done.write_text(json.dumps(res))
     return result.genotype, res
 
 
+def pretrain_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, genotype: Genotype,
+                   callback: Callback = no_callback) -> tuple[FusionNet, list[dict]]:
+    """Contrastive pretraining of the derived network (resumable; a finished state is reused)."""
+    workdir, device = _setup(cfg, workdir)
+    return run_pretrain(ds, genotype, cfg, device, train_idx=split_indices(ds, cfg)["train"],
+                        state_path=workdir / PRETRAIN_STATE, callback=callback)
+
+
+def _initial_fusion(genotype: Genotype, cfg: RunConfig, workdir: Path, device) -> FusionNet:
+    """The pretrained fusion weights when pretraining ran in this workdir, else a fresh init."""
+    torch.manual_seed(cfg.seed)
+    fusion = FusionNet(genotype).to(device)
+    state = workdir / PRETRAIN_STATE
+    if cfg.search.mode == "ssl" and state.exists():
+        tensors, _ = load_tensors(state, device)
+        fusion.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("fusion/")})
+    return fusion
+
+
+def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, genotype: Genotype,
+                   callback: Callback = no_callback, fusion: FusionNet | None = None) -> dict[str, Any]:
+    """Finetune on the labeled fraction, select on the dev subset, evaluate once on test, save."""
+    workdir, device = _setup(cfg, workdir)
+    idx = split_indices(ds, cfg)
+    fusion = fusion or _initial_fusion(genotype, cfg, workdir, device)
+    model, ft = run_finetune(ds, fusion, cfg, device, labeled_idx=idx["labeled"],
+                             dev_idx=idx["dev_labeled"], callback=callback)
+    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device),
+               "test": evaluate(model, ds, idx["test"], device)}
+    callback(ProgressEvent("evaluate", 0, 1, 1, 1, {f"test_{k}": v for k, v in metrics["test"].items()}, True))
+    meta = {"label_names": list(ds.manifest.label_names), "task": ds.manifest.task,
+            "threshold": cfg.finetune.threshold, "config": cfg.to_dict(), "metrics": metrics,
+            "seed": cfg.seed, "mode": cfg.search.mode, "backbones": ds.manifest.info.get("backbones", {}),
+            "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else []}
+    save_model(workdir / MODEL, model, meta)
+    return {"metrics": metrics, "finetune": ft, "checkpoint": str(workdir / MODEL),
+            "params": sum(p.numel() for p in model.fusion.parameters()),
+            "labeled_samples": int(len(idx["labeled"]))}
+
+
 def run_pipeline(features: FeatureDataset, cfg: RunConfig, workdir: str | Path,
                  callback: Callback | None = None, mode: str | None = None) -> dict[str, Any]:
-    """Run (or resume) a job; returns genotype, metrics and the model checkpoint path."""
+    """Run (or resume) a whole job; returns genotype, metrics and the model checkpoint path."""
     callback = callback or no_callback
     if mode is not None and mode != cfg.search.mode:
-        cfg = RunConfig.from_dict({**cfg.to_dict(), "search": {**cfg.to_dict()["search"], "mode": mode}})
+        d = cfg.to_dict()
+        cfg = RunConfig.from_dict({**d, "search": {**d["search"], "mode": mode}})
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    idx = split_indices(features, cfg)
     t0 = time.perf_counter()
-    genotype, search_res = _search_stage(features, cfg, device, idx, workdir, callback)
-    pretrain_hist: list[dict] = []
+    genotype, search_res = search_stage(features, cfg, workdir, callback)
+    fusion, pretrain_hist = None, []
     if cfg.search.mode == "ssl" and cfg.pretrain.epochs > 0:
-        fusion, pretrain_hist = run_pretrain(features, genotype, cfg, device, train_idx=idx["train"],
-                                             state_path=workdir / "pretrain_state.safetensors", callback=callback)
-    else:
-        torch.manual_seed(cfg.seed)
-        fusion = FusionNet(genotype).to(device)
-    model, ft = run_finetune(features, fusion, cfg, device, labeled_idx=idx["labeled"],
-                             dev_idx=idx["dev_labeled"], callback=callback)
-    metrics = {"dev": evaluate(model, features, idx["dev_labeled"], device),
-               "test": evaluate(model, features, idx["test"], device)}
-    callback(ProgressEvent("evaluate", 0, 1, 1, 1, {f"test_{k}": v for k, v in metrics["test"].items()}, True))
-    meta = {"label_names": list(features.manifest.label_names), "task": features.manifest.task,
-            "threshold": cfg.finetune.threshold, "config": cfg.to_dict(), "metrics": metrics,
-            "seed": cfg.seed, "mode": cfg.search.mode, "backbones": features.manifest.info.get("backbones", {}),
-            "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else []}
-    ckpt = workdir / "model.safetensors"
-    save_model(ckpt, model, meta)
-    result = {"genotype": genotype.to_json(), "metrics": metrics, "checkpoint": str(ckpt),
-              "search_state": str(workdir / "search_state.safetensors"),
+        fusion, pretrain_hist = pretrain_stage(features, cfg, workdir, genotype, callback)
+    ft = finetune_stage(features, cfg, workdir, genotype, callback, fusion)
+    result = {"genotype": genotype.to_json(), **ft, "search_state": str(workdir / SEARCH_STATE),
               "search": {k: v for k, v in search_res.items() if k != "genotype"},
-              "pretrain": pretrain_hist, "finetune": ft, "wall_time_s": time.perf_counter() - t0,
-              "params": sum(p.numel() for p in model.fusion.parameters()),
-              "labeled_samples": int(len(idx["labeled"]))}
-    (workdir / "result.json").write_text(json.dumps(result, indent=1))
+              "pretrain": pretrain_hist, "wall_time_s": time.perf_counter() - t0}
+    (workdir / RESULT).write_text(json.dumps(result, indent=1))
     return result

@@ -14,6 +14,7 @@ state is saved after every epoch; a run resumed from it ends with the same genot
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,7 @@ class _Search:
 
     def load(self, path: Path) -> None:
         tensors, meta = load_tensors(path, self.device)
-        if meta.get("config") != self.cfg.to_dict():
+        if meta.get("config") != json.loads(json.dumps(self.cfg.to_dict())):
             raise ValueError(f"{path}: search state was written with a different configuration")
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net/")})
         self.head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head/")})

@@ -130,6 +130,8 @@ class FeatureWriter:
 
     @property
     def rows_done(self) -> int:
+        if not self._h5.id.valid:
+            return self._closed_rows
         return int(self._h5.attrs["rows_done"])
 
     def write(self, start: int, nodes: dict[str, np.ndarray], labels: np.ndarray,
@@ -153,7 +155,8 @@ class FeatureWriter:
     def close(self) -> None:
         if self._h5.id.valid:
             split = self._h5["split"][:]
-            complete = self.rows_done >= self.manifest.num_samples
+            self._closed_rows = self.rows_done
+            complete = self._closed_rows >= self.manifest.num_samples
             self._h5.attrs["complete"] = complete
             self._h5.close()
             if complete:
