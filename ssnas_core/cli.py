@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .callbacks import ProgressEvent
 from .config import ConfigError, RunConfig
-from .data.features import FeatureDataset, SPLITS
+from .data.features import SPLITS, FeatureDataset
 from .genotype import Genotype
 
 
@@ -96,8 +96,8 @@ def cmd_train(args) -> dict:
 
 
 def cmd_evaluate(args) -> dict:
-    from .finetune import evaluate
     from .checkpoint import load_model
+    from .finetune import evaluate
 
     model, meta = load_model(args.checkpoint)
     ds = FeatureDataset(args.features)

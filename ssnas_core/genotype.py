@@ -24,7 +24,7 @@ from .config import SearchSpaceConfig
 from .data.features import NodeSpec
 from .ops import OPS
 
-EDGE_OPS = ("none", "skip")
+EDGE_OPS = ("none", "skip")  # ops on cell input edges; a derived edge is always "skip"
 
 
 class GenotypeError(ValueError):
@@ -96,17 +96,18 @@ class Genotype:
 def validate(g: Genotype) -> None:
     s, n = g.space, len(g.nodes)
     if len(g.edges) != 2 * s.steps or len(g.steps) != s.steps:
-        raise GenotypeError(f"expected {s.steps} cells with 2 edges each, got {len(g.steps)} cells, {len(g.edges)} edges")
+        raise GenotypeError(f"expected {s.steps} cells with 2 edges each, "
+                            f"got {len(g.steps)} cells, {len(g.edges)} edges")
     for e, (op, idx) in enumerate(g.edges):
         cell = e // 2
-        if op not in EDGE_OPS or op == "none":
+        if op != "skip":  # "none" is never derived
             raise GenotypeError(f"cell {cell}: edge op must be 'skip', got {op!r}")
         if not 0 <= idx < n + cell:
             raise GenotypeError(f"cell {cell}: edge reads state {idx}, only 0..{n + cell - 1} exist")
     for c, cell in enumerate(g.steps):
         if len(cell.inner_steps) != s.node_steps or len(cell.inner_edges) != 2 * s.node_steps:
             raise GenotypeError(f"cell {c}: expected {s.node_steps} inner steps with 2 inner edges each")
-        for k, op in enumerate(cell.inner_steps):
+        for op in cell.inner_steps:
             if op not in OPS:
                 raise GenotypeError(f"cell {c}: unknown inner op {op!r}")
         for e, (op, idx) in enumerate(cell.inner_edges):

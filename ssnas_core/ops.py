@@ -9,8 +9,8 @@ import math
 from typing import Callable
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 OPS: dict[str, Callable[[int, int, float], nn.Module]] = {}
 

@@ -25,8 +25,8 @@ from torch import nn
 
 from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
-from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors
 from .cells import ProjectionHead
+from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast

@@ -8,8 +8,8 @@ gamma[i]      (node_steps, P) cell i: primitive op per inner step
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .cells import CellOutput, NetworkOutput, mix
 from .config import SearchSpaceConfig

@@ -5,11 +5,10 @@ import numpy as np
 import torch
 
 from ssnas_core.checkpoint import load_model, save_model
-from ssnas_core.genotype import bmnas_mmimdb
+from ssnas_core.config import SearchSpaceConfig
+from ssnas_core.genotype import Genotype, bmnas_mmimdb
 from ssnas_core.model import Classifier, FusionNet
 from ssnas_core.predict import Predictor
-from ssnas_core.config import SearchSpaceConfig
-from ssnas_core.genotype import Genotype
 
 
 def _small_model():
@@ -24,8 +23,8 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
     model = _small_model()
     nodes = [torch.randn(4, *n.shape) for n in model.fusion.genotype.nodes]
     path = tmp_path / "m.safetensors"
-    save_model(path, model, {"label_names": [f"g{i}" for i in range(23)], "task": "multilabel", "threshold": 0.3,
-                             "seed": 3})
+    meta = {"label_names": [f"g{i}" for i in range(23)], "task": "multilabel", "threshold": 0.3, "seed": 3}
+    save_model(path, model, meta)
     loaded, meta = load_model(path)
     assert torch.equal(model(nodes), loaded(nodes))
     assert meta["threshold"] == 0.3 and meta["seed"] == 3 and "torch" in meta["versions"]
@@ -38,6 +37,7 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path):
 
 def test_space_config_validation():
     import pytest
+
     from ssnas_core.config import ConfigError
     with pytest.raises(ConfigError, match="perfect square"):
         SearchSpaceConfig(L=15)

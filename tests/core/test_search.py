@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-
 from factories import make_features
+
 from ssnas_core.callbacks import StopRequested
 from ssnas_core.config import RunConfig
 from ssnas_core.pipeline import run_pipeline, split_indices
@@ -33,7 +33,7 @@ def test_ssl_search_reads_no_labels(tiny_features, monkeypatch):
     poisoned = np.full_like(tiny_features.labels, 255)
     monkeypatch.setattr(tiny_features, "labels", poisoned)  # any label read would show up below
     s = _Search(tiny_features, cfg, torch.device("cpu"), idx["train"], idx["dev"])
-    for nodes, labels in s.batches(idx["train"], 0, "search_w"):
+    for _, labels in s.batches(idx["train"], 0, "search_w"):
         assert labels is None
     run_search(tiny_features, cfg, torch.device("cpu"), train_idx=idx["train"], val_idx=idx["dev"])
 

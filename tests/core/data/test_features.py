@@ -3,9 +3,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from factories import make_features
-from ssnas_core.data.features import (FeatureDataset, FeatureFormatError, FeatureWriter, Manifest, NodeSpec)
+
+from ssnas_core.data.features import FeatureDataset, FeatureFormatError, FeatureWriter, Manifest, NodeSpec
 
 
 def test_round_trip_and_memory_mapping(tmp_path):
