@@ -68,8 +68,8 @@ def seeded_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6
                  ) -> np.ndarray:
     """(n,) uint8 split codes: a seeded permutation cut at the given train/dev/test fractions."""
     order = np.random.default_rng(seed).permutation(n)
-    n_train = int(round(n * fractions[0]))
-    n_dev = int(round(n * (fractions[0] + fractions[1]))) - n_train
+    n_train = round(n * fractions[0])
+    n_dev = round(n * (fractions[0] + fractions[1])) - n_train
     split = np.full(n, 2, dtype=np.uint8)
     split[order[:n_train]] = 0
     split[order[n_train:n_train + n_dev]] = 1
@@ -132,7 +132,7 @@ class RawBase:
         if not self.ids:
             raise DataFormatError(f"no usable samples (e.g. {self.report.rejected[:3]})")
 
-    def validate_all(self) -> "RawBase":
+    def validate_all(self) -> RawBase:
         """Decode every sample; reject the ones that fail (recorded in the report)."""
         ok = np.ones(len(self), dtype=bool)
         for i in range(len(self)):
@@ -144,6 +144,9 @@ class RawBase:
         if not ok.all():
             self.keep(ok)
         return self
+
+    def close(self) -> None:
+        """Release open files (loaders reopen them on the next ``sample``)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (what ``detect.inspect`` returns for raw formats)."""

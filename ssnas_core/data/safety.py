@@ -50,20 +50,33 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+class UnsafeArchiveError(DataFormatError):
+    """The archive is hostile or broken (names, links, bombs, corrupt index): fatal for all of it."""
+
+
 def check_member_name(name: str, where: str = "archive") -> str:
     """The normalised relative POSIX name, or DataFormatError if it could escape the root."""
     if not name or "\x00" in name:
-        raise DataFormatError(f"{where}: empty or NUL-containing member name {name!r}")
+        raise UnsafeArchiveError(f"{where}: empty or NUL-containing member name {name!r}")
     if "\\" in name:
-        raise DataFormatError(f"{where}: member name {name!r} contains a backslash")
+        raise UnsafeArchiveError(f"{where}: member name {name!r} contains a backslash")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise DataFormatError(f"{where}: member name {name!r} is an absolute path")
+        raise UnsafeArchiveError(f"{where}: member name {name!r} is an absolute path")
     parts = [p for p in PurePosixPath(name).parts if p != "."]
     if ".." in parts:
-        raise DataFormatError(f"{where}: member name {name!r} escapes the archive (path traversal)")
+        raise UnsafeArchiveError(f"{where}: member name {name!r} escapes the archive (path traversal)")
     if not parts:
-        raise DataFormatError(f"{where}: member name {name!r} is empty")
+        raise UnsafeArchiveError(f"{where}: member name {name!r} is empty")
     return "/".join(parts)
+
+
+def is_zip_magic(path: Path) -> bool:
+    """True when the file starts like a zip (a truncated zip still does)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
 
 
 def _ignored(name: str) -> bool:
@@ -79,22 +92,22 @@ class Archive:
         self.limits = limits
         self.names = sorted(sizes)
         if len(sizes) > limits.max_members:
-            raise DataFormatError(f"{label}: {len(sizes)} members, more than {limits.max_members}")
+            raise UnsafeArchiveError(f"{label}: {len(sizes)} members, more than {limits.max_members}")
         for name, size in sizes.items():
             if size > limits.max_member_bytes:
-                raise DataFormatError(f"{label}: member {name!r} is {size} bytes, more than "
+                raise UnsafeArchiveError(f"{label}: member {name!r} is {size} bytes, more than "
                                       f"{limits.max_member_bytes}")
         total = sum(sizes.values())
         if total > limits.max_total_bytes:
-            raise DataFormatError(f"{label}: {total} bytes uncompressed, more than "
+            raise UnsafeArchiveError(f"{label}: {total} bytes uncompressed, more than "
                                   f"{limits.max_total_bytes} (decompression bomb?)")
 
     @staticmethod
-    def open(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> "Archive":
+    def open(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Archive:
         path = Path(path)
         if path.is_dir():
             return DirArchive(path, limits)
-        if zipfile.is_zipfile(path):
+        if zipfile.is_zipfile(path) or is_zip_magic(path):
             return ZipArchive(path, limits)
         raise DataFormatError(f"{path}: neither a folder nor a zip archive")
 
@@ -117,7 +130,7 @@ class ZipArchive(Archive):
         try:
             infos = self._handle().infolist()
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise DataFormatError(f"{path.name}: not a readable zip archive ({exc})") from exc
+            raise UnsafeArchiveError(f"{path.name}: not a readable zip archive ({exc})") from exc
         sizes, packed, self._infos = {}, 0, {}
         for info in infos:
             name = check_member_name(info.filename, path.name)
@@ -125,24 +138,24 @@ class ZipArchive(Archive):
                 continue
             self._check_info(info, name, limits)
             if name in sizes:
-                raise DataFormatError(f"{path.name}: duplicate member name {name!r}")
+                raise UnsafeArchiveError(f"{path.name}: duplicate member name {name!r}")
             sizes[name], self._infos[name] = info.file_size, info
             packed += info.compress_size
         super().__init__(path.name, sizes, limits)
         total = sum(sizes.values())
         if total >= limits.ratio_min_bytes and total > limits.max_ratio * max(packed, 1):
-            raise DataFormatError(f"{path.name}: total compression ratio {total / max(packed, 1):.0f} "
+            raise UnsafeArchiveError(f"{path.name}: total compression ratio {total / max(packed, 1):.0f} "
                                   f"above {limits.max_ratio:.0f} (decompression bomb?)")
 
     def _check_info(self, info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
         mode = info.external_attr >> 16
         if info.create_system == 3 and stat.S_ISLNK(mode):
-            raise DataFormatError(f"{self.path.name}: member {name!r} is a symlink")
+            raise UnsafeArchiveError(f"{self.path.name}: member {name!r} is a symlink")
         if info.flag_bits & 0x1:
-            raise DataFormatError(f"{self.path.name}: member {name!r} is encrypted")
+            raise UnsafeArchiveError(f"{self.path.name}: member {name!r} is encrypted")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= limits.ratio_min_bytes and ratio > limits.max_ratio:
-            raise DataFormatError(f"{self.path.name}: member {name!r} has compression ratio "
+            raise UnsafeArchiveError(f"{self.path.name}: member {name!r} has compression ratio "
                                   f"{ratio:.0f}, above {limits.max_ratio:.0f} (decompression bomb?)")
 
     def _handle(self) -> zipfile.ZipFile:
@@ -174,13 +187,13 @@ class DirArchive(Archive):
             for entry in dirnames + filenames:
                 full = Path(dirpath, entry)
                 if full.is_symlink():
-                    raise DataFormatError(f"{root.name}: {full.relative_to(root)} is a symlink")
+                    raise UnsafeArchiveError(f"{root.name}: {full.relative_to(root)} is a symlink")
             for entry in filenames:
                 full = Path(dirpath, entry)
                 rel = full.relative_to(root).as_posix()
                 st = full.stat()
                 if not stat.S_ISREG(st.st_mode):
-                    raise DataFormatError(f"{root.name}: {rel} is not a regular file")
+                    raise UnsafeArchiveError(f"{root.name}: {rel} is not a regular file")
                 if not _ignored(rel):
                     sizes[rel] = st.st_size
         super().__init__(root.name, sizes, limits)
@@ -190,11 +203,11 @@ class DirArchive(Archive):
             raise DataFormatError(f"{self.label}: no member {name!r}")
         path = self.root / check_member_name(name, self.label)
         if path.is_symlink():
-            raise DataFormatError(f"{self.label}: {name!r} is a symlink")
+            raise UnsafeArchiveError(f"{self.label}: {name!r} is a symlink")
         with open(path, "rb") as f:
             data = f.read(self.limits.max_member_bytes + 1)
         if len(data) > self.limits.max_member_bytes:
-            raise DataFormatError(f"{self.label}: member {name!r} grew beyond the size limit")
+            raise UnsafeArchiveError(f"{self.label}: member {name!r} grew beyond the size limit")
         return data
 
 

@@ -1,0 +1,340 @@
+"""Generic multimodal archive: a manifest of samples with fields of any kind, plus files.
+
+A zip file or folder (optionally all under one top-level folder) holding ``manifest.csv`` or
+``manifest.jsonl``, the files it names, and optionally ``schema.json``. One row per sample.
+
+Columns (CSV header) or keys (JSONL objects):
+    id          optional sample id (default: the 0-based row number)
+    label       single-label class name                 -> task "multiclass", labels (N,) int64
+    labels      multi-label: "a|b" (CSV) or ["a", "b"] (JSONL; "a|b" works too)
+                                                        -> task "multilabel", labels (N, K) uint8
+    split       optional train | dev | test (val, valid, validation mean dev);
+                without the column, a seeded permutation cut 60/10/30
+    name:kind   a field with its kind declared in the header: kind is image, text, audio or
+                vector (e.g. ``poster:image``, ``plot:text``, ``clip:audio``, ``emb:vector``)
+    name        an undeclared field; its kind is inferred from the first non-empty value:
+                a file name ending in .jpg/.jpeg/.png/.bmp/.gif/.webp/.tif/.tiff -> image,
+                ending in .wav -> audio, a list of numbers -> vector, anything else -> text
+
+Values: image and audio values are paths relative to the manifest's folder (audio: PCM WAV,
+8/16/24/32-bit, any rate, channels averaged to mono; read with the stdlib ``wave``); text is
+the text itself; a vector is a JSON list of numbers (in CSV ``[0.1, 0.2]`` or ``0.1 0.2``).
+Exactly one of ``label`` / ``labels`` is required.
+
+``schema.json`` (optional) may give ``{"fields": {name: kind}, "label_names": [...]}``: field
+kinds override the header, and label_names fixes the label order (otherwise sorted names).
+
+Fatal (whole upload rejected): anything in ``safety`` (hostile archive names, bombs, corrupt
+zip), a file value that is absolute or escapes the archive, no manifest or two manifests, no
+label column or both, an unknown declared kind, a malformed schema.json, unreadable CSV.
+Per sample (in ``report``): invalid JSON line or ragged CSV row, a missing value, a missing or
+empty file, a vector that is not numeric, has NaN/inf or a length other than the most common
+one, a missing label, a label not in schema.json's label_names, a multi-label value in a
+single-label column, an invalid split value, a duplicate id. Images and audio are decoded in
+``sample(i)``; ``deep=True`` decodes all up front and rejects the unreadable ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import wave
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .mmimdb_raw import SPLIT_ALIASES
+from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, seeded_split
+from .safety import (
+    DEFAULT_LIMITS,
+    Archive,
+    Limits,
+    UnsafeArchiveError,
+    check_member_name,
+    open_image,
+)
+
+MANIFESTS = ("manifest.csv", "manifest.jsonl")
+RESERVED = ("id", "label", "labels", "split")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """PCM WAV bytes -> (float32 mono waveform in [-1, 1], sample rate)."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            frames = w.readframes(n)
+    except (wave.Error, EOFError) as exc:
+        raise DataFormatError(f"unreadable WAV ({exc})") from exc
+    if n == 0 or len(frames) < n * ch * width:
+        raise DataFormatError(f"truncated WAV ({len(frames)} of {n * ch * width} bytes)")
+    if width == 1:
+        x = (np.frombuffer(frames, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 3:
+        b = np.frombuffer(frames, np.uint8).reshape(-1, 3).astype(np.int32)
+        x = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8) / float(1 << 23)
+    elif width in (2, 4):
+        x = np.frombuffer(frames, f"<i{width}").astype(np.float32) / float(1 << (8 * width - 1))
+    else:
+        raise DataFormatError(f"unsupported WAV sample width {width}")
+    return x.reshape(-1, ch).mean(1).astype(np.float32), int(rate)
+
+
+def parse_vector(value: Any) -> np.ndarray:
+    """A JSON list or a '[1, 2]' / '1 2' string -> float32 (d,); DataFormatError otherwise."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("[").removesuffix("]")
+        value = text.replace(",", " ").replace(";", " ").split()
+    if not isinstance(value, list) or not value:
+        raise DataFormatError("vector must be a non-empty list of numbers")
+    try:
+        vec = np.array([float(v) for v in value], dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"vector holds a non-number ({exc})") from exc
+    if not np.isfinite(vec).all():
+        raise DataFormatError("vector holds NaN or infinite values")
+    return vec
+
+
+class GenericRaw(RawBase):
+    """Rows of a manifest; files are read and decoded in ``sample(i)``."""
+
+    def __init__(self, archive: Archive, values: list[dict[str, Any]], **kw: Any):
+        super().__init__(**kw)
+        self.archive, self._values = archive, values
+
+    def close(self) -> None:
+        self.archive.close()
+
+    def _load(self, row: int) -> dict[str, Any]:
+        out = {}
+        for name, kind in self.fields.items():
+            value = self._values[row][name]
+            if kind == "image":
+                out[name] = open_image(self.archive.read(value), self.archive.limits)
+            elif kind == "audio":
+                out[name] = read_wav(self.archive.read(value))
+            else:
+                out[name] = value
+        return out
+
+
+def _read_rows(archive: Archive, name: str, report: LoadReport) -> list[tuple[str, dict]]:
+    """(row label, raw dict) per manifest row; malformed rows go to the report."""
+    try:
+        text = archive.read(name).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{name}: not UTF-8 ({exc})") from exc
+    rows = []
+    if name.endswith(".jsonl"):
+        for i, line in enumerate(x for x in text.splitlines() if x.strip()):
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                report.reject(str(i), f"invalid JSON line ({exc})")
+                continue
+            if isinstance(obj, dict):
+                rows.append((str(i), obj))
+            else:
+                report.reject(str(i), "JSON line is not an object")
+        return rows
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for i, row in enumerate(reader):
+            if None in row or None in row.values():
+                report.reject(str(i), f"CSV row has the wrong number of columns "
+                              f"(line {reader.line_num})")
+            else:
+                rows.append((str(i), row))
+    except csv.Error as exc:
+        raise DataFormatError(f"{name}: unreadable CSV ({exc})") from exc
+    return rows
+
+
+def _infer_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "vector"
+    low = str(value).strip().lower()
+    if low.endswith(IMAGE_EXTS):
+        return "image"
+    return "audio" if low.endswith(".wav") else "text"
+
+
+def _field_kinds(rows: list[tuple[str, dict]], schema: dict) -> dict[str, str]:
+    """Field name -> kind from the header suffixes, schema.json, or the first value."""
+    kinds: dict[str, str] = {}
+    for _, row in rows:
+        for key, value in row.items():
+            name, _, kind = key.partition(":")
+            if name in RESERVED or name in kinds and kind == "":
+                continue
+            kind = schema.get(name) or kind
+            if not kind and value not in (None, ""):
+                kind = _infer_kind(value)
+            if kind:
+                kinds.setdefault(name, kind)
+    bad = {n: k for n, k in kinds.items() if k not in FIELD_KINDS}
+    if bad:
+        raise DataFormatError(f"unknown field kinds {bad}; allowed: {list(FIELD_KINDS)}")
+    if not kinds:
+        raise DataFormatError("the manifest declares no data field")
+    return kinds
+
+
+def _clean(row: dict, kinds: dict[str, str], archive: Archive, base: str) -> dict[str, Any]:
+    """The row's field values (file paths resolved, vectors parsed) or DataFormatError."""
+    plain = {k.partition(":")[0]: v for k, v in row.items()}
+    out = {}
+    for name, kind in kinds.items():
+        value = plain.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise DataFormatError(f"missing {name!r}")
+        if kind in ("image", "audio"):
+            member = base + check_member_name(str(value).strip(), f"manifest value of {name!r}")
+            if not archive.exists(member):
+                raise DataFormatError(f"{name!r}: file {value!r} not in the archive")
+            if archive.sizes[member] == 0:
+                raise DataFormatError(f"{name!r}: file {value!r} is empty")
+            out[name] = member
+        elif kind == "vector":
+            out[name] = parse_vector(value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _row_labels(row: dict, multi: bool) -> list[str]:
+    value = {k.partition(":")[0]: v for k, v in row.items()}.get("labels" if multi else "label")
+    if isinstance(value, list):
+        names = [str(v).strip() for v in value]
+    else:
+        names = [s.strip() for s in str(value if value is not None else "").split("|")]
+    names = list(dict.fromkeys(n for n in names if n))
+    if not names:
+        raise DataFormatError("missing label")
+    if not multi and len(names) > 1:
+        raise DataFormatError(f"several labels {names} in the single-label column 'label'")
+    return names
+
+
+def _find_manifest(archive: Archive) -> tuple[str, str]:
+    """(manifest member, folder prefix) at the root or one folder down; exactly one allowed."""
+    found = [n for n in archive.names
+             if n.rsplit("/", 1)[-1] in MANIFESTS and n.count("/") <= 1]
+    if not found:
+        raise DataFormatError(f"{archive.label}: no manifest.csv or manifest.jsonl")
+    if len(found) > 1:
+        raise DataFormatError(f"{archive.label}: several manifests {found}")
+    name = found[0]
+    return name, name[: len(name) - len(name.rsplit("/", 1)[-1])]
+
+
+def _read_schema(archive: Archive, name: str) -> tuple[dict[str, str], list[str] | None]:
+    if not archive.exists(name):
+        return {}, None
+    try:
+        schema = json.loads(archive.read(name).decode("utf-8"))
+        fields, labels = schema.get("fields", {}), schema.get("label_names")
+        if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+            raise ValueError("'fields' must map names to kinds")
+        if labels is not None and (not isinstance(labels, list) or not labels
+                                   or len(set(map(str, labels))) != len(labels)):
+            raise ValueError("'label_names' must be a non-empty list of distinct names")
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{name}: malformed ({exc})") from exc
+    return fields, None if labels is None else [str(x) for x in labels]
+
+
+def _label_column(rows: list[tuple[str, dict]]) -> bool:
+    """True for multi-label ('labels'), False for single-label ('label')."""
+    keys = {k.partition(":")[0] for _, row in rows for k in row}
+    if "label" in keys and "labels" in keys:
+        raise DataFormatError("manifest has both 'label' and 'labels' columns; keep one")
+    if "label" not in keys and "labels" not in keys:
+        raise DataFormatError("manifest has no 'label' or 'labels' column (missing labels)")
+    return "labels" in keys
+
+
+def _row_split(row: dict) -> str | None:
+    value = {k.partition(":")[0]: v for k, v in row.items()}.get("split")
+    if value is None:
+        return None
+    key = str(value).strip().lower()
+    if key not in SPLIT_ALIASES:
+        raise DataFormatError(f"invalid split {value!r} (train, dev or test)")
+    return SPLIT_ALIASES[key]
+
+
+def _collect(rows, kinds, archive, base, multi, label_names, report):
+    """Validate each row; returns the kept (id, values, labels, split) tuples."""
+    kept, seen = [], set()
+    for rowname, row in rows:
+        sid = str(row.get("id", rowname)).strip() or rowname
+        try:
+            if sid in seen:
+                raise DataFormatError("duplicate id")
+            values = _clean(row, kinds, archive, base)
+            names = _row_labels(row, multi)
+            unknown = [n for n in names if label_names is not None and n not in label_names]
+            if unknown:
+                raise DataFormatError(f"unknown labels {unknown} (not in schema.json)")
+            kept.append((sid, values, names, _row_split(row)))
+            seen.add(sid)
+        except UnsafeArchiveError:
+            raise
+        except DataFormatError as exc:
+            report.reject(sid, str(exc))
+    return kept
+
+
+def _vector_lengths(kept: list, kinds: dict[str, str], report: LoadReport) -> list:
+    """Drop rows whose vector length differs from the field's most common length."""
+    for name in [n for n, k in kinds.items() if k == "vector"]:
+        common = Counter(len(v[1][name]) for v in kept).most_common(1)
+        d = common[0][0] if common else 0
+        for entry in [v for v in kept if len(v[1][name]) != d]:
+            report.reject(entry[0], f"vector {name!r} has {len(entry[1][name])} values, "
+                                    f"expected {d}")
+        kept = [v for v in kept if len(v[1][name]) == d]
+    return kept
+
+
+def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> GenericRaw:
+    """Open a generic manifest archive (zip or folder); see the module docstring."""
+    archive = Archive.open(Path(path), limits)
+    manifest, base = _find_manifest(archive)
+    schema_fields, label_names = _read_schema(archive, base + "schema.json")
+    report = LoadReport()
+    rows = _read_rows(archive, manifest, report)
+    if not rows:
+        raise DataFormatError(f"{manifest}: no sample rows")
+    kinds = _field_kinds(rows, schema_fields)
+    multi = _label_column(rows)
+    kept = _collect(rows, kinds, archive, base, multi, label_names, report)
+    kept = _vector_lengths(kept, kinds, report)
+    report.total = len(kept) + len(report.rejected)
+    if label_names is None:
+        label_names = sorted({n for v in kept for n in v[2]})
+    col = {n: k for k, n in enumerate(label_names)}
+    if multi:
+        labels = np.zeros((len(kept), len(label_names)), dtype=np.uint8)
+        for i, v in enumerate(kept):
+            labels[i, [col[n] for n in v[2]]] = 1
+    else:
+        labels = np.array([col[v[2][0]] for v in kept], dtype=np.int64)
+    splits = [v[3] for v in kept]
+    if any(s is None for s in splits):  # no split column (or not on every row)
+        split = seeded_split(len(kept), seed)
+    else:
+        split = np.array([SPLIT_CODES[s] for s in splits], dtype=np.uint8)
+    ds = GenericRaw(archive, [v[1] for v in kept], fields=kinds, label_names=label_names,
+                    task="multilabel" if multi else "multiclass", ids=[v[0] for v in kept],
+                    labels=labels, split=split, report=report,
+                    info={"format": "generic", "source": str(path), "manifest": manifest})
+    return ds.validate_all() if deep else ds
