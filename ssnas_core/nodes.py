@@ -27,7 +27,8 @@ class NodeReshape(nn.Module):
         """(B, *shape) -> (B, C, L)."""
         if x.dim() == 2:
             x = x[:, :, None, None]
-        x = F.adaptive_max_pool2d(x, self.side)  # (B, C_in, s, s)
+        if x.shape[-2:] != (self.side, self.side):  # cached 4 x 4 maps need no pooling
+            x = F.adaptive_max_pool2d(x, self.side)  # (B, C_in, s, s)
         return self.proj(x.flatten(2))
 
 

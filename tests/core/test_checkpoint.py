@@ -45,7 +45,8 @@ def test_space_config_validation():
 
 def test_import_boundary():
     code = ("import sys, ssnas_core, ssnas_core.pipeline, ssnas_core.cli, ssnas_core.predict;"
-            "bad = [m for m in ('fastapi', 'starlette', 'sqlalchemy', 'celery', 'redis', 'alembic') if m in sys.modules];"
+            "web = ('fastapi', 'starlette', 'sqlalchemy', 'celery', 'redis', 'alembic');"
+            "bad = [m for m in web if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
