@@ -1,0 +1,1 @@
+"""The ssnas REST service: FastAPI app, database tables, storage and services."""

@@ -1,0 +1,60 @@
+"""/datasets: streamed upload with validation, list, read, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ..deps import OwnerDep, SessionDep, SettingsDep
+from ..schemas import DatasetList, DatasetOut
+from ..services import datasets as svc
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"},
+                               "name": {"type": "string", "description": "display name"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "parameters": [{"name": "filename", "in": "query", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "file name for an application/octet-stream body"}],
+}
+ERRORS = {413: {"description": "larger than the upload limit or the owner's storage quota"},
+          415: {"description": "not a known dataset format"},
+          422: {"description": "a known format with invalid content (the validator's message)"}}
+
+
+@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
+             responses=ERRORS)
+async def upload_dataset(request: Request, session: SessionDep, owner: OwnerDep,
+                         settings: SettingsDep) -> DatasetOut:
+    """Upload a dataset (MM-IMDB HDF5, MM-IMDB raw zip, generic zip, zipped feature folder)."""
+    row = await svc.create_dataset(request, session, owner, settings)
+    return DatasetOut.model_validate(row)
+
+
+@router.get("", response_model=DatasetList)
+def list_datasets(session: SessionDep, owner: OwnerDep) -> DatasetList:
+    """List your datasets, newest first."""
+    return DatasetList(items=[DatasetOut.model_validate(d)
+                              for d in svc.list_datasets(session, owner)])
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut)
+def get_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> DatasetOut:
+    """One dataset with its summary."""
+    return DatasetOut.model_validate(svc.get_dataset(session, owner, dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=204,
+               responses={409: {"description": "a queued or running job uses it"}})
+def delete_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+    """Delete a dataset and its files (refused while a job uses it)."""
+    svc.delete_dataset(session, owner, dataset_id)
+    return Response(status_code=204)

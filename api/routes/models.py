@@ -1,0 +1,104 @@
+"""/models: read, download weights, predict."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ..deps import OwnerDep, SessionDep
+from ..errors import Invalid, UnsupportedMediaType
+from ..schemas import ModelList, ModelOut, PredictOut, PredictRequest
+from ..services import models as svc
+from ..services import predictions
+
+router = APIRouter(prefix="/models", tags=["models"])
+MAX_PREDICT_BYTES = 32 * 1024 * 1024
+
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": PredictRequest.model_json_schema()},
+    "multipart/form-data": {"schema": {
+        "type": "object", "additionalProperties": True,
+        "description": "one part per raw field (e.g. poster: image file, plot: text); repeat "
+                       "each field for a batch"}}}}}
+
+
+@router.get("", response_model=ModelList)
+def list_models(session: SessionDep, owner: OwnerDep) -> ModelList:
+    """Your trained models, newest first."""
+    return ModelList(items=[svc.model_out(session, m) for m in svc.list_models(session, owner)])
+
+
+@router.get("/{model_id}", response_model=ModelOut)
+def get_model(model_id: str, session: SessionDep, owner: OwnerDep) -> ModelOut:
+    """A model: genotype, metrics, label names, threshold, input nodes, backbones."""
+    return svc.model_out(session, svc.get_model(session, owner, model_id))
+
+
+@router.get("/{model_id}/weights", response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def get_weights(model_id: str, session: SessionDep, owner: OwnerDep) -> StreamingResponse:
+    """Download the model checkpoint (.safetensors), streamed from the database."""
+    ckpt = svc.weights_info(session, owner, model_id)
+    headers = {"Content-Length": str(ckpt.size), "X-Checksum-SHA256": ckpt.sha256,
+               "Content-Disposition": f'attachment; filename="model-{model_id}.safetensors"'}
+    return StreamingResponse(svc.stream_weights(ckpt.id), media_type="application/octet-stream",
+                             headers=headers)
+
+
+async def _multipart_samples(request: Request) -> list[dict[str, Any]]:
+    form = await request.form(max_files=256, max_fields=256)
+    columns: dict[str, list[Any]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            value = await run_in_threadpool(predictions.decode_bytes, key, await value.read())
+        columns.setdefault(key, []).append(value)
+    sizes = {len(v) for v in columns.values()}
+    if not columns or len(sizes) != 1:
+        raise Invalid("multipart predict: every field must appear the same number of times")
+    n = sizes.pop()
+    return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+
+
+async def _json_request(request: Request) -> tuple[list[dict] | None, dict | None]:
+    body = await request.body()
+    if len(body) > MAX_PREDICT_BYTES:
+        raise Invalid(f"predict body larger than {MAX_PREDICT_BYTES} bytes")
+    try:
+        req = PredictRequest.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise Invalid(f"invalid predict request: {exc}") from exc
+    given = [x is not None for x in (req.inputs, req.batch, req.features)]
+    if sum(given) != 1:
+        raise Invalid("send exactly one of 'inputs', 'batch' or 'features'")
+    if req.features is not None:
+        return None, req.features
+    raw = [req.inputs] if req.inputs is not None else req.batch
+    if not raw:
+        raise Invalid("'batch' must not be empty")
+
+    def decode() -> list[dict]:
+        return [{k: predictions.decode_value(k, v) for k, v in s.items()} for s in raw]
+
+    return await run_in_threadpool(decode), None
+
+
+@router.post("/{model_id}/predict", response_model=PredictOut, openapi_extra=PREDICT_BODY,
+             responses={422: {"description": "inputs do not fit the model"}})
+async def predict(model_id: str, request: Request, session: SessionDep,
+                  owner: OwnerDep) -> PredictOut:
+    """Per-label probabilities and predicted labels for raw inputs or precomputed features."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        samples, features = await _json_request(request)
+    elif ctype == "multipart/form-data":
+        samples, features = await _multipart_samples(request), None
+    else:
+        raise UnsupportedMediaType("send application/json or multipart/form-data")
+    return await run_in_threadpool(predictions.predict, session, owner, model_id, samples,
+                                   features)

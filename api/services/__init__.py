@@ -1,0 +1,1 @@
+"""Services: the only modules that query the database on behalf of routes."""

@@ -1,0 +1,114 @@
+"""Datasets: streamed upload -> validation by the format validators -> row; list, get, delete.
+
+Nothing half-written stays: the upload lives in its own folder, removed on any failure before
+the row is committed (and after the row is deleted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+from fastapi import Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import Conflict, Invalid, NotFound, UnsupportedMediaType
+from ..settings import Settings
+from ..storage import dataset_dir, remove_tree
+from ..tables import ACTIVE, Dataset, Job, new_id
+from ..upload import receive_upload
+from .archives import extract_zip, zipped_folder_format
+from .quotas import upload_limit
+
+log = logging.getLogger("ssnas.datasets")
+
+
+def inspect_upload(path: Path) -> dict:
+    """The validator's summary of ``path``; 415 for an unknown format, 422 for invalid content."""
+    from ssnas_core.data.detect import UnknownFormatError, inspect
+    from ssnas_core.data.features import FeatureFormatError
+    from ssnas_core.data.raw import DataFormatError
+
+    try:
+        summary = inspect(path)
+    except UnknownFormatError as exc:
+        raise UnsupportedMediaType(f"unknown dataset format: {exc}") from exc
+    except (DataFormatError, FeatureFormatError) as exc:
+        raise Invalid(f"invalid dataset: {exc}") from exc
+    except (OSError, ValueError, KeyError) as exc:  # unreadable content the validator missed
+        log.warning("validator failed", exc_info=True)
+        raise Invalid(f"invalid dataset: could not read it ({type(exc).__name__}: {exc})") from exc
+    return json.loads(json.dumps(summary, default=str))
+
+
+def _validate_and_place(received_path: Path, root: Path, limit: int) -> tuple[dict, Path]:
+    """Validate the upload. A zipped folder format (features, avmnist) is extracted first:
+    the validators know those formats as folders, and workers memory-map the files."""
+    from ssnas_core.data.raw import DataFormatError
+
+    folder = zipped_folder_format(received_path)
+    if folder is not None:
+        try:
+            target = extract_zip(received_path, root / "data", limit, top=folder[1])
+        except (zipfile.BadZipFile, DataFormatError, EOFError) as exc:
+            raise Invalid(f"invalid dataset: broken {folder[0]} zip ({exc})") from exc
+        received_path.unlink()
+        return inspect_upload(target), target
+    return inspect_upload(received_path), received_path
+
+
+def _record(session: Session, row: Dataset) -> Dataset:
+    session.add(row)
+    session.commit()
+    return row
+
+
+async def create_dataset(request: Request, session: Session, owner_id: str,
+                         settings: Settings) -> Dataset:
+    """Stream the body to storage, validate it, and record a Dataset row."""
+    limit, too_large = await run_in_threadpool(upload_limit, session, owner_id, settings)
+    dataset_id = new_id()
+    root = dataset_dir(dataset_id)
+    try:
+        got = await receive_upload(request, root / "upload", limit, too_large,
+                                   buffering=settings.upload_chunk_bytes)
+        summary, path = await run_in_threadpool(_validate_and_place, got.path, root, limit)
+        name = (got.fields.get("name") or Path(got.filename).stem or "dataset")[:255]
+        row = Dataset(id=dataset_id, owner_id=owner_id, name=name, format=summary["format"],
+                      path=str(path), size=got.size, sha256=got.sha256, summary=summary)
+        await run_in_threadpool(_record, session, row)
+    except BaseException:
+        remove_tree(root)
+        raise
+    log.info("dataset stored", extra={"dataset_id": dataset_id, "bytes": got.size})
+    return row
+
+
+def get_dataset(session: Session, owner_id: str, dataset_id: str, lock: bool = False) -> Dataset:
+    q = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
+    row = session.scalar(q.with_for_update() if lock else q)
+    if row is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return row
+
+
+def list_datasets(session: Session, owner_id: str) -> list[Dataset]:
+    return list(session.scalars(select(Dataset).where(Dataset.owner_id == owner_id)
+                                .order_by(Dataset.created_at.desc(), Dataset.id)))
+
+
+def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:
+    """Delete the row and its files; 409 while a queued or running job uses it."""
+    row = get_dataset(session, owner_id, dataset_id, lock=True)
+    busy = session.scalar(select(func.count()).select_from(Job).where(
+        Job.dataset_id == dataset_id, Job.status.in_(ACTIVE)))
+    if busy:
+        raise Conflict(f"dataset {dataset_id} is used by {busy} queued or running job(s); "
+                       "cancel them or wait for them to finish")
+    session.delete(row)
+    session.commit()
+    remove_tree(dataset_dir(dataset_id))

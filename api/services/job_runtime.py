@@ -1,0 +1,159 @@
+"""Job-row operations for the worker: claim, heartbeat, metrics, logs, finish, requeue.
+
+Every function takes a Session and leaves the commit to the caller (one unit of work).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..settings import get_settings
+from ..tables import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    Checkpoint,
+    Job,
+    JobLog,
+    JobMetric,
+    Model,
+    utcnow,
+)
+
+
+def _stale_before():
+    return utcnow() - timedelta(seconds=get_settings().heartbeat_timeout_s)
+
+
+def claim_job(session: Session, job_id: str, worker_name: str) -> Job | None:
+    """Take the job for this worker, or None if someone else has it or it is over.
+
+    Claimable: queued and not cancel-requested, or running with a stale heartbeat (the task
+    was redelivered after its worker died). Row locked with FOR UPDATE SKIP LOCKED on Postgres.
+    """
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True))
+    if job is None or job.status in TERMINAL:
+        return None
+    if job.cancel_requested:
+        job.status, job.finished_at = CANCELLED, utcnow()
+        return None
+    stale = job.heartbeat_at is None or _aware(job.heartbeat_at) < _stale_before()
+    if job.status == RUNNING and not stale:
+        return None
+    now = utcnow()
+    job.status, job.worker, job.heartbeat_at = RUNNING, worker_name, now
+    job.attempt += 1
+    job.started_at = job.started_at or now
+    job.error = None
+    session.flush()
+    return job
+
+
+def _aware(ts):
+    """SQLite returns naive datetimes; they are UTC."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=utcnow().tzinfo)
+
+
+def heartbeat(session: Session, job_id: str, stage: str | None = None,
+              progress: float | None = None, eta_s: float | None = None) -> bool:
+    """Record liveness (and stage/progress/ETA when given); returns cancel_requested."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        return True
+    job.heartbeat_at = utcnow()
+    if stage is not None:
+        job.stage = stage
+    if progress is not None:
+        job.progress = float(min(max(progress, 0.0), 1.0))
+    if eta_s is not None:
+        job.eta_s = float(eta_s)
+    session.flush()
+    return bool(job.cancel_requested)
+
+
+def append_metric(session: Session, job_id: str, stage: str, epoch: int,
+                  metrics: dict[str, Any]) -> int:
+    """Add one metric row with the next seq for this job; returns the seq."""
+    seq = 1 + session.scalar(select(func.coalesce(func.max(JobMetric.seq), 0))
+                             .where(JobMetric.job_id == job_id))
+    session.add(JobMetric(job_id=job_id, seq=seq, stage=stage, epoch=int(epoch),
+                          metrics=dict(metrics)))
+    session.flush()
+    return seq
+
+
+def append_log(session: Session, job_id: str, level: str, message: str) -> int:
+    seq = 1 + session.scalar(select(func.coalesce(func.max(JobLog.seq), 0))
+                             .where(JobLog.job_id == job_id))
+    session.add(JobLog(job_id=job_id, seq=seq, level=level, message=message[:10000]))
+    session.flush()
+    return seq
+
+
+def finish_job(session: Session, job_id: str, status: str, error: str | None = None,
+               result: dict[str, Any] | None = None) -> Job:
+    """Move the job to succeeded, failed or cancelled (progress 1 on success)."""
+    if status not in TERMINAL:
+        raise ValueError(f"finish_job: status must be one of {TERMINAL}, got {status!r}")
+    job = session.get(Job, job_id, populate_existing=True)
+    job.status, job.finished_at, job.eta_s = status, utcnow(), None
+    job.error = error
+    if result is not None:
+        job.result = result
+    if status == SUCCEEDED:
+        job.progress, job.error = 1.0, None
+    session.flush()
+    return job
+
+
+def create_model(session: Session, job: Job, genotype: dict, metrics: dict,
+                 label_names: list, threshold: float, checkpoint_id: str,
+                 node_specs: list, backbones: dict | None) -> Model:
+    model = Model(owner_id=job.owner_id, job_id=job.id, genotype=genotype, metrics=metrics,
+                  label_names=list(label_names), threshold=float(threshold),
+                  checkpoint_id=checkpoint_id, node_specs=list(node_specs), backbones=backbones)
+    session.add(model)
+    session.flush()
+    return model
+
+
+def latest_checkpoint(session: Session, job_id: str, kind: str) -> Checkpoint | None:
+    """The newest complete checkpoint of this kind for the job (for resume)."""
+    return session.scalar(select(Checkpoint).where(
+        Checkpoint.job_id == job_id, Checkpoint.kind == kind, Checkpoint.complete.is_(True))
+        .order_by(Checkpoint.created_at.desc()).limit(1))
+
+
+def requeue_lost(session: Session) -> list[tuple[str, str]]:
+    """Running jobs whose heartbeat stopped go back to the queue (or fail after max_attempts);
+    queued jobs older than the timeout are re-sent too. Returns (job_id, queue) to enqueue."""
+    stale = _stale_before()
+    out: list[tuple[str, str]] = []
+    lost = session.scalars(select(Job).where(
+        Job.status == RUNNING, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale))
+        .with_for_update(skip_locked=True)).all()
+    for job in lost:
+        if job.cancel_requested:
+            job.status, job.finished_at = CANCELLED, utcnow()
+        elif job.attempt >= job.max_attempts:
+            job.status, job.finished_at = FAILED, utcnow()
+            job.error = (f"worker lost {job.attempt} time(s) (heartbeat stopped for more than "
+                         f"{get_settings().heartbeat_timeout_s:.0f} s); giving up after "
+                         f"{job.max_attempts} attempts")
+        else:
+            job.status, job.worker = QUEUED, None
+            out.append((job.id, job.queue))
+    waiting = session.scalars(select(Job).where(
+        Job.status == QUEUED, Job.updated_at < stale)).all()
+    for job in waiting:
+        job.updated_at = utcnow()  # re-sent at most once per timeout
+        out.append((job.id, job.queue))
+    session.flush()
+    return list(dict.fromkeys(out))

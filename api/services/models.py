@@ -1,0 +1,66 @@
+"""Trained models: read, list, stream weights, and the genotype of a job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import SessionLocal
+from ..errors import Conflict, NotFound
+from ..schemas import ModelOut
+from ..storage import get_blob_stream
+from ..tables import SUCCEEDED, Checkpoint, Job, Model
+from .jobs import get_job
+
+
+def get_model(session: Session, owner_id: str, model_id: str) -> Model:
+    row = session.scalar(select(Model).where(Model.id == model_id, Model.owner_id == owner_id))
+    if row is None:
+        raise NotFound(f"model {model_id} not found")
+    return row
+
+
+def model_out(session: Session, model: Model) -> ModelOut:
+    out = ModelOut.model_validate(model)
+    ckpt = session.get(Checkpoint, model.checkpoint_id)
+    if ckpt is not None:
+        out.weights_size, out.weights_sha256 = ckpt.size, ckpt.sha256
+    return out
+
+
+def list_models(session: Session, owner_id: str) -> list[Model]:
+    return list(session.scalars(select(Model).where(Model.owner_id == owner_id)
+                                .order_by(Model.created_at.desc(), Model.id)))
+
+
+def weights_info(session: Session, owner_id: str, model_id: str) -> Checkpoint:
+    model = get_model(session, owner_id, model_id)
+    ckpt = session.get(Checkpoint, model.checkpoint_id)
+    if ckpt is None or not ckpt.complete:
+        raise Conflict(f"model {model_id}: its weights are not stored completely")
+    return ckpt
+
+
+def stream_weights(checkpoint_id: str) -> Iterator[bytes]:
+    """Chunks of the checkpoint; uses its own session, alive only while streaming."""
+    session = SessionLocal()
+    try:
+        yield from get_blob_stream(session, checkpoint_id)
+    finally:
+        session.close()
+
+
+def job_genotype(session: Session, owner_id: str, job_id: str) -> dict[str, Any]:
+    """The genotype the job found: from its result, else from its model; 409 if none yet."""
+    job: Job = get_job(session, owner_id, job_id)
+    genotype = (job.result or {}).get("genotype")
+    if genotype is None:
+        genotype = session.scalar(select(Model.genotype).where(Model.job_id == job.id)
+                                  .order_by(Model.created_at.desc()).limit(1))
+    if genotype is None:
+        state = job.status if job.status != SUCCEEDED else "finished without a genotype"
+        raise Conflict(f"job {job_id} has no genotype yet (status: {state})")
+    return genotype

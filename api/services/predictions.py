@@ -1,0 +1,143 @@
+"""/predict: decode raw inputs or features, run the model's Predictor (loaded lazily, cached).
+
+Only this module imports torch (through ssnas_core.predict), and only on the first prediction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import threading
+import wave
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from ..errors import Invalid, PayloadTooLarge
+from ..schemas import Prediction, PredictOut
+from ..settings import get_settings
+from ..storage import read_blob_to_file
+from ..tables import Model
+from .models import get_model
+
+
+class PredictorCache:
+    """Least-recently-used Predictors by checkpoint id; one load per checkpoint at a time."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, load):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            value = load()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._loading.pop(key, None)
+            return value
+
+
+_cache: PredictorCache | None = None
+
+
+def predictor_for(session: Session, model: Model):
+    """The model's Predictor; the checkpoint is copied out of its chunk rows once per process."""
+    global _cache
+    if _cache is None:
+        _cache = PredictorCache(get_settings().predict_cache_size)
+
+    def load():
+        from ssnas_core.predict import Predictor
+
+        path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
+        if not path.exists():
+            read_blob_to_file(session, model.checkpoint_id, path)
+        return Predictor.load(path, device="cpu")
+
+    return _cache.get(model.checkpoint_id, load)
+
+
+def decode_bytes(field: str, data: bytes) -> Any:
+    """WAV bytes -> (float32 mono waveform, sample rate); anything else must be an image."""
+    from ssnas_core.data.raw import DataFormatError
+    from ssnas_core.data.safety import open_image
+
+    if data[:4] == b"RIFF":
+        return _decode_wav(field, data)
+    try:
+        return open_image(data)
+    except DataFormatError as exc:
+        raise Invalid(f"field {field!r}: not a readable image or WAV file ({exc})") from exc
+
+
+def _decode_wav(field: str, data: bytes) -> tuple[np.ndarray, int]:
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+            raw = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise Invalid(f"field {field!r}: unreadable WAV ({exc})") from exc
+    if width != 2:
+        raise Invalid(f"field {field!r}: only 16-bit PCM WAV is supported")
+    x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    return x.reshape(-1, channels).mean(1), rate
+
+
+def decode_value(field: str, value: Any) -> Any:
+    """JSON value -> raw sample value: text, {"base64": ...} bytes, or a number list (vector)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("base64"), str):
+        try:
+            return decode_bytes(field, base64.b64decode(value["base64"], validate=True))
+        except binascii.Error as exc:
+            raise Invalid(f"field {field!r}: invalid base64 ({exc})") from exc
+    if isinstance(value, list):
+        try:
+            return np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise Invalid(f"field {field!r}: a vector must be a list of numbers") from exc
+    raise Invalid(f"field {field!r}: expected text, {{'base64': ...}} or a list of numbers")
+
+
+def predict(session: Session, owner_id: str, model_id: str,
+            samples: list[dict[str, Any]] | None = None,
+            features: dict[str, Any] | None = None) -> PredictOut:
+    """Probabilities and labels at the model's threshold for raw samples or node features."""
+    from ssnas_core.predict import PredictError
+
+    model = get_model(session, owner_id, model_id)
+    limit = get_settings().predict_max_batch
+    if samples is not None and len(samples) > limit:
+        raise PayloadTooLarge(f"batch of {len(samples)} samples; at most {limit} per request")
+    predictor = predictor_for(session, model)
+    try:
+        if features is not None:
+            arrays = {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
+            if any(a.shape[:1] and a.shape[0] > limit for a in arrays.values()):
+                raise PayloadTooLarge(f"at most {limit} samples per request")
+            probs = predictor.predict_features(arrays)
+        else:
+            probs = predictor.predict_raw(samples)
+    except (PredictError, ValueError, TypeError, KeyError) as exc:
+        raise Invalid(f"cannot predict: {exc}") from exc
+    labels = predictor.labels(probs)
+    names = [str(n) for n in predictor.label_names]
+    preds = [Prediction(probabilities={n: float(p) for n, p in zip(names, row)}, labels=lab)
+             for row, lab in zip(probs, labels)]
+    return PredictOut(model_id=model.id, task=predictor.task, threshold=float(predictor.threshold),
+                      label_names=names, predictions=preds)

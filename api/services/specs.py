@@ -1,0 +1,72 @@
+"""Job spec: the validated request -> the JSON the worker reads (with a full RunConfig)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from ssnas_core.config import ConfigError, RunConfig
+
+from ..errors import Invalid
+from ..schemas import JobCreate
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _section(run: dict[str, Any], name: str) -> dict[str, Any]:
+    sec = run.setdefault(name, {})
+    if not isinstance(sec, dict):
+        raise Invalid(f"run.{name} must be an object")
+    return sec
+
+
+def _apply_shortcuts(body: JobCreate, run: dict[str, Any]) -> None:
+    if body.label_fraction is not None:
+        _section(run, "finetune")["label_fraction"] = body.label_fraction
+    if body.search_epochs is not None:
+        _section(run, "search")["epochs"] = body.search_epochs
+    if body.pretrain_epochs is not None:
+        _section(run, "pretrain")["epochs"] = body.pretrain_epochs
+    if body.finetune_epochs is not None:
+        _section(run, "finetune")["epochs"] = body.finetune_epochs
+    if body.seed is not None:
+        run["seed"] = body.seed
+    mode = "ssl" if body.method == "ssl" else "supervised"
+    search = _section(run, "search")
+    if search.get("mode", mode) != mode:
+        raise Invalid(f"method {body.method!r} conflicts with run.search.mode {search['mode']!r}")
+    search["mode"] = mode
+
+
+def _device_and_queue(body: JobCreate, run: dict[str, Any], default_queue: str) -> str:
+    if body.device == "gpu":
+        if not str(run.get("device", "cuda")).startswith("cuda"):
+            raise Invalid(f"device 'gpu' conflicts with run.device {run['device']!r}")
+        run.setdefault("device", "cuda")
+        return "gpu"
+    if body.device == "cpu":
+        if run.get("device", "cpu") != "cpu":
+            raise Invalid(f"device 'cpu' conflicts with run.device {run['device']!r}")
+        run["device"] = "cpu"
+        return "cpu"
+    dev = str(run.get("device", "auto"))
+    return "gpu" if dev.startswith("cuda") else "cpu" if dev == "cpu" else default_queue
+
+
+def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str]:
+    """(spec for Job.spec, queue name); 422 with the config's own message when out of range."""
+    run = copy.deepcopy(body.run)
+    _apply_shortcuts(body, run)
+    queue = _device_and_queue(body, run, default_queue)
+    try:
+        cfg = RunConfig.from_dict(run)
+    except ConfigError as exc:
+        raise Invalid(f"invalid run config: {exc}") from exc
+    if body.backbones is not None:
+        bad = {k: v for k, v in body.backbones.items() if not (_NAME.match(k) and _NAME.match(v))}
+        if bad:
+            raise Invalid(f"backbones must map field names to backbone names, got {bad}")
+    spec = {"dataset_id": body.dataset_id, "method": body.method, "backbones": body.backbones,
+            "device": body.device, "run": cfg.to_dict()}
+    return spec, queue

@@ -1,0 +1,53 @@
+"""Service settings, read once from SSNAS_* environment variables (see api/README.md)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the API; the worker reads the shared ones from here too."""
+
+    model_config = SettingsConfigDict(env_prefix="SSNAS_", extra="ignore")
+
+    data_dir: Path = Path(".ssnas")
+    database_url: str = ""  # empty -> sqlite:///<data_dir>/ssnas.db
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    storage_dir: Path | None = None  # None -> <data_dir>/storage
+    work_dir: Path | None = None  # None -> <data_dir>/work
+
+    max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
+    max_storage_bytes: int = Field(default=100 * 1024**3, ge=1)  # per owner: datasets + checkpoints
+    max_queued_jobs: int = Field(default=8, ge=1)  # per owner: jobs queued or running
+    upload_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
+
+    default_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
+    job_max_attempts: int = Field(default=3, ge=1)
+    heartbeat_timeout_s: float = Field(default=120.0, gt=0)
+    broker_timeout_s: float = Field(default=3.0, gt=0)
+
+    predict_cache_size: int = Field(default=4, ge=1)
+    predict_max_batch: int = Field(default=64, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'ssnas.db').resolve()}"
+        if self.storage_dir is None:
+            self.storage_dir = self.data_dir / "storage"
+        if self.work_dir is None:
+            self.work_dir = self.data_dir / "work"
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()
