@@ -7,7 +7,7 @@ Pairing (as MFAS's AV-MNIST: an MNIST image with a spoken digit of the same clas
   test clips (utterance 0-4). Within the train clips, dev draws from utterances 5-9 and train
   from utterances 10-49, so no dev clip is heard in training (all 6 speakers are in every split);
 - split: test = the 10,000 MNIST test images; dev = a seeded random 5,000 of the 60,000 MNIST
-  train images (``dev_size``); train = the other 55,000.
+  train images (``dev_size``; default one twelfth of MNIST train); train = the other 55,000.
 The draw is made for all 70,000 images at once, so a sample's partner clip does not depend on
 ``limit``. ``limit`` keeps a seeded random subset of at most that many samples per split
 (an int for every split, or {"train": n, "dev": n, "test": n}).
@@ -107,7 +107,7 @@ def _limits(limit: int | dict[str, int] | None) -> dict[str, int | None]:
     return {s: limit.get(s) for s in SPLIT_CODES}
 
 
-def load_avmnist(root: str | os.PathLike, *, seed: int = 0, dev_size: int = 5000,
+def load_avmnist(root: str | os.PathLike, *, seed: int = 0, dev_size: int | None = None,
                  limit: int | dict[str, int] | None = None) -> AVMNIST:
     """Pair MNIST with FSDD as described in the module docstring."""
     root = Path(root)
@@ -115,6 +115,7 @@ def load_avmnist(root: str | os.PathLike, *, seed: int = 0, dev_size: int = 5000
     fsdd = _load_npz(root / "fsdd.npz", FSDD_KEYS)
     _check(mnist, fsdd)
     n_train = len(mnist["y_train"])
+    dev_size = round(n_train / 12) if dev_size is None else dev_size
     if not 0 < dev_size < n_train:
         raise DataFormatError(f"dev_size {dev_size} must be in (0, {n_train})")
     rng = np.random.default_rng(seed)

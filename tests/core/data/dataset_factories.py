@@ -1,4 +1,4 @@
-"""Tiny datasets in every input format, for tests (importable: tests.core.data.factories).
+"""Tiny datasets in every input format, for tests (importable: tests.core.data.dataset_factories).
 
 make_mmimdb_h5(path, n)        multimodal_imdb.hdf5 layout (features, images, vgg_features,
                                genres + target_names, imdb_ids)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ssnas_core.data.raw import DataFormatError
 from ssnas_core.data.safety import Archive, Limits, UnsafeArchiveError, check_member_name, open_image
-from tests.core.data.factories import image_bytes, write_zip
+from tests.core.data.dataset_factories import image_bytes, write_zip
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil", "/etc/passwd", "C:/x.txt",
