@@ -1,7 +1,7 @@
 """The doorbell: send job ids to Celery by task name, and check the broker is reachable.
 
 The API never imports torch: it uses the worker's Celery app object when it can be imported
-(``worker.celery_app.app``, torch-free by contract), else a bare Celery app on the same broker.
+(``worker.celery_app.make_app``, torch-free by contract), else a bare Celery app on the same broker.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ log = logging.getLogger("ssnas.broker")
 
 @lru_cache
 def celery_app() -> Celery:
+    """The worker's Celery app (built now, from the current settings) or a bare one."""
     try:
-        from worker.celery_app import app  # type: ignore[import-not-found]
+        from worker.celery_app import make_app  # type: ignore[import-not-found]
 
-        return app
+        return make_app()
     except ImportError:
         s = get_settings()
         return Celery("ssnas-api", broker=s.broker_url)
@@ -32,7 +33,7 @@ def send_run_job(job_id: str, queue: str) -> None:
     """Publish ``ssnas.run_job(job_id)``; a broker outage is logged, the reaper re-sends later."""
     s = get_settings()
     policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
-              "timeout": s.broker_timeout_s}
+              "interval_max": max(s.broker_timeout_s / 2, 0.2)}
     celery_app().send_task(TASK_NAME, args=[job_id], queue=queue, retry=True,
                            retry_policy=policy)
     log.info("enqueued", extra={"job_id": job_id, "queue": queue})

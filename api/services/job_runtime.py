@@ -62,11 +62,15 @@ def _aware(ts):
 
 
 def heartbeat(session: Session, job_id: str, stage: str | None = None,
-              progress: float | None = None, eta_s: float | None = None) -> bool:
-    """Record liveness (and stage/progress/ETA when given); returns cancel_requested."""
+              progress: float | None = None, eta_s: float | None = None,
+              attempt: int | None = None) -> bool:
+    """Record liveness (and stage/progress/ETA when given); returns True when the run must stop:
+    cancel requested, or (with ``attempt``) the row is no longer running this attempt."""
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         return True
+    if attempt is not None and (job.status != RUNNING or job.attempt != attempt):
+        return True  # lost ownership: the reaper requeued it and someone else claimed it
     job.heartbeat_at = utcnow()
     if stage is not None:
         job.stage = stage

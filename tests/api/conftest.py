@@ -1,0 +1,118 @@
+"""Service tests run on the real Postgres (a fresh database per session, dropped at the end)
+and the real Redis broker; they fail loudly when either is unreachable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+from api_factories import make_key
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api import broker
+from api.db import get_engine, reset_engines
+from api.settings import get_settings
+
+PG_HOST = os.environ.get("SSNAS_TEST_PG", "postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("SSNAS_TEST_REDIS", "redis://127.0.0.1:6379/9")
+TABLES = "api_keys, datasets, jobs, job_metrics, job_logs, checkpoints, checkpoint_chunks, models"
+
+
+def pg_url(name: str, driver: str = "postgresql+psycopg") -> str:
+    return f"{driver}://{PG_HOST}/{name}"
+
+
+def create_database(prefix: str = "ssnas_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    reset_engines()
+    broker.celery_app.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def service_env(tmp_path_factory) -> Iterator[str]:
+    """Env for the whole session: own database (migrated), storage dir, broker DB."""
+    from api.cli import migrate
+
+    name = create_database()
+    url = pg_url(name)
+    data = tmp_path_factory.mktemp("ssnas_data")
+    mp = pytest.MonkeyPatch()
+    for key, value in {"SSNAS_DATABASE_URL": url, "SSNAS_DATA_DIR": str(data),
+                       "SSNAS_BROKER_URL": REDIS_URL, "SSNAS_LOG_JSON": "true"}.items():
+        mp.setenv(key, value)
+    _reset_caches()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        get_engine().dispose()
+        mp.undo()
+        _reset_caches()
+        drop_database(name)
+
+
+@pytest.fixture
+def db(service_env) -> Iterator[str]:
+    """Each test starts from empty tables and an empty storage folder (emptied afterwards)."""
+    yield service_env
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} CASCADE"))
+    shutil.rmtree(get_settings().storage_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def settings_env(db, monkeypatch):
+    """``settings_env(SSNAS_MAX_UPLOAD_BYTES=...)`` changes settings for one test."""
+    def apply(**env: str) -> None:
+        for k, v in env.items():
+            monkeypatch.setenv(k, str(v))
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client(db) -> Iterator[TestClient]:
+    from api.main import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(db) -> dict[str, str]:
+    return make_key("alice")
+
+
+@pytest.fixture
+def bob(db) -> dict[str, str]:
+    return make_key("bob")
+
+
+@pytest.fixture
+def broker_queue() -> Iterator[redis.Redis]:
+    """The test broker DB; messages our tests sent to the 'cpu'/'gpu' queues are removed after."""
+    r = redis.Redis.from_url(REDIS_URL)
+    r.ping()
+    yield r
+    for q in ("cpu", "gpu"):
+        r.delete(q)
