@@ -71,6 +71,9 @@ class MMIMDBH5(RawBase):
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._h5
 
+    def __getstate__(self) -> dict:  # worker processes reopen the file themselves
+        return {**self.__dict__, "_h5": None, "_pid": None}
+
     def _load(self, row: int) -> dict[str, Any]:
         f, out = self._handle(), {}
         for name, src in self._sources.items():

@@ -113,8 +113,9 @@ class RawBase:
 
     def sample(self, i: int) -> dict[str, Any]:
         """The sample's field values (kinds as in the module docstring)."""
+        row = int(self.rows[i])  # IndexError for a bad i, as for any sequence
         try:
-            return self._load(int(self.rows[i]))
+            return self._load(row)
         except DataFormatError as exc:
             raise DataFormatError(f"sample {self.ids[i]!r}: {exc}") from exc
         except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as exc:

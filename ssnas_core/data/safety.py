@@ -163,6 +163,9 @@ class ZipArchive(Archive):
             self._zf, self._pid = zipfile.ZipFile(self.path), os.getpid()
         return self._zf
 
+    def __getstate__(self) -> dict:  # worker processes reopen the file themselves
+        return {**self.__dict__, "_zf": None, "_pid": None}
+
     def read(self, name: str) -> bytes:
         try:
             return self._handle().read(self._infos[name])

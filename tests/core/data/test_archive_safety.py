@@ -87,6 +87,16 @@ def test_member_lying_about_its_size_fails_on_crc(tmp_path):
         archive.read("big.bin")
 
 
+def test_encrypted_member_is_fatal(tmp_path):
+    path = write_zip(tmp_path / "a.zip", {"secret.json": b"{}"})
+    data = bytearray(path.read_bytes())
+    data[6] |= 1  # local header: general purpose flag bit 0 (encrypted)
+    data[data.index(b"PK\x01\x02") + 8] |= 1  # central directory entry: the same flag
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArchiveError, match="encrypted"):
+        Archive.open(path)
+
+
 def test_truncated_zip_is_fatal(tmp_path):
     path = write_zip(tmp_path / "a.zip", {"a.txt": os.urandom(2000)})
     path.write_bytes(path.read_bytes()[:1000])

@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -128,6 +129,16 @@ def test_hostile_names_reject_the_whole_archive(tmp_path):
     m["dataset/../../escape.json"] = b"{}"
     with pytest.raises(UnsafeArchiveError, match="path traversal"):
         load_mmimdb_raw(write_zip(tmp_path / "a.zip", m))
+
+
+def test_copies_reopen_the_archive_and_bad_index_raises(tmp_path):
+    ds = load_mmimdb_raw(make_mmimdb_raw_zip(tmp_path / "a.zip", n=5))
+    ds.sample(0)
+    twin = copy.deepcopy(ds)  # what a spawned worker process gets: no open handle inside
+    assert twin.archive._zf is None
+    assert twin.sample(1)["plot"] == ds.sample(1)["plot"]
+    with pytest.raises(IndexError):
+        ds.sample(5)
 
 
 @pytest.mark.realdata
