@@ -40,7 +40,6 @@ import csv
 import io
 import json
 import os
-import wave
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -49,56 +48,12 @@ import numpy as np
 
 from .mmimdb_raw import SPLIT_ALIASES
 from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, seeded_split
-from .safety import (
-    DEFAULT_LIMITS,
-    Archive,
-    Limits,
-    UnsafeArchiveError,
-    check_member_name,
-    open_image,
-)
+from .safety import DEFAULT_LIMITS, Archive, Limits, UnsafeArchiveError, check_member_name, open_image
+from .values import parse_vector, read_wav
 
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
 RESERVED = ("id", "label", "labels", "split")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def read_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """PCM WAV bytes -> (float32 mono waveform in [-1, 1], sample rate)."""
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-            frames = w.readframes(n)
-    except (wave.Error, EOFError) as exc:
-        raise DataFormatError(f"unreadable WAV ({exc})") from exc
-    if n == 0 or len(frames) < n * ch * width:
-        raise DataFormatError(f"truncated WAV ({len(frames)} of {n * ch * width} bytes)")
-    if width == 1:
-        x = (np.frombuffer(frames, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 3:
-        b = np.frombuffer(frames, np.uint8).reshape(-1, 3).astype(np.int32)
-        x = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8) / float(1 << 23)
-    elif width in (2, 4):
-        x = np.frombuffer(frames, f"<i{width}").astype(np.float32) / float(1 << (8 * width - 1))
-    else:
-        raise DataFormatError(f"unsupported WAV sample width {width}")
-    return x.reshape(-1, ch).mean(1).astype(np.float32), int(rate)
-
-
-def parse_vector(value: Any) -> np.ndarray:
-    """A JSON list or a '[1, 2]' / '1 2' string -> float32 (d,); DataFormatError otherwise."""
-    if isinstance(value, str):
-        text = value.strip().removeprefix("[").removesuffix("]")
-        value = text.replace(",", " ").replace(";", " ").split()
-    if not isinstance(value, list) or not value:
-        raise DataFormatError("vector must be a non-empty list of numbers")
-    try:
-        vec = np.array([float(v) for v in value], dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(f"vector holds a non-number ({exc})") from exc
-    if not np.isfinite(vec).all():
-        raise DataFormatError("vector holds NaN or infinite values")
-    return vec
 
 
 class GenericRaw(RawBase):
@@ -165,19 +120,30 @@ def _infer_kind(value: Any) -> str:
     return "audio" if low.endswith(".wav") else "text"
 
 
-def _field_kinds(rows: list[tuple[str, dict]], schema: dict) -> dict[str, str]:
-    """Field name -> kind from the header suffixes, schema.json, or the first value."""
-    kinds: dict[str, str] = {}
-    for _, row in rows:
+def _plain_keys(rows: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], dict[str, str]]:
+    """Rows keyed by plain field names, and the kinds declared as ``name:kind`` keys."""
+    declared: dict[str, str] = {}
+    out = []
+    for rowname, row in rows:
+        plain = {}
         for key, value in row.items():
-            name, _, kind = key.partition(":")
-            if name in RESERVED or name in kinds and kind == "":
-                continue
-            kind = schema.get(name) or kind
-            if not kind and value not in (None, ""):
-                kind = _infer_kind(value)
-            if kind:
-                kinds.setdefault(name, kind)
+            name, _, kind = str(key).partition(":")
+            if kind and declared.setdefault(name, kind) != kind:
+                raise DataFormatError(f"field {name!r} declared as {declared[name]!r} and {kind!r}")
+            plain[name] = value
+        out.append((rowname, plain))
+    return out, declared
+
+
+def _field_kinds(rows: list[tuple[str, dict]], declared: dict[str, str],
+                 schema: dict[str, str]) -> dict[str, str]:
+    """Field name -> kind from schema.json, the header suffix, or the first non-empty value."""
+    kinds = {**declared, **schema}
+    for _, row in rows:
+        for name, value in row.items():
+            if name not in kinds and value not in (None, ""):
+                kinds[name] = _infer_kind(value)
+    kinds = {n: k for n, k in kinds.items() if n not in RESERVED}
     bad = {n: k for n, k in kinds.items() if k not in FIELD_KINDS}
     if bad:
         raise DataFormatError(f"unknown field kinds {bad}; allowed: {list(FIELD_KINDS)}")
@@ -188,10 +154,9 @@ def _field_kinds(rows: list[tuple[str, dict]], schema: dict) -> dict[str, str]:
 
 def _clean(row: dict, kinds: dict[str, str], archive: Archive, base: str) -> dict[str, Any]:
     """The row's field values (file paths resolved, vectors parsed) or DataFormatError."""
-    plain = {k.partition(":")[0]: v for k, v in row.items()}
     out = {}
     for name, kind in kinds.items():
-        value = plain.get(name)
+        value = row.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise DataFormatError(f"missing {name!r}")
         if kind in ("image", "audio"):
@@ -209,7 +174,7 @@ def _clean(row: dict, kinds: dict[str, str], archive: Archive, base: str) -> dic
 
 
 def _row_labels(row: dict, multi: bool) -> list[str]:
-    value = {k.partition(":")[0]: v for k, v in row.items()}.get("labels" if multi else "label")
+    value = row.get("labels" if multi else "label")
     if isinstance(value, list):
         names = [str(v).strip() for v in value]
     else:
@@ -252,7 +217,7 @@ def _read_schema(archive: Archive, name: str) -> tuple[dict[str, str], list[str]
 
 def _label_column(rows: list[tuple[str, dict]]) -> bool:
     """True for multi-label ('labels'), False for single-label ('label')."""
-    keys = {k.partition(":")[0] for _, row in rows for k in row}
+    keys = {k for _, row in rows for k in row}
     if "label" in keys and "labels" in keys:
         raise DataFormatError("manifest has both 'label' and 'labels' columns; keep one")
     if "label" not in keys and "labels" not in keys:
@@ -260,9 +225,11 @@ def _label_column(rows: list[tuple[str, dict]]) -> bool:
     return "labels" in keys
 
 
-def _row_split(row: dict) -> str | None:
-    value = {k.partition(":")[0]: v for k, v in row.items()}.get("split")
+def _row_split(row: dict, required: bool) -> str | None:
+    value = row.get("split")
     if value is None:
+        if required:
+            raise DataFormatError("missing split (other rows have one)")
         return None
     key = str(value).strip().lower()
     if key not in SPLIT_ALIASES:
@@ -273,6 +240,7 @@ def _row_split(row: dict) -> str | None:
 def _collect(rows, kinds, archive, base, multi, label_names, report):
     """Validate each row; returns the kept (id, values, labels, split) tuples."""
     kept, seen = [], set()
+    has_split = any("split" in row for _, row in rows)
     for rowname, row in rows:
         sid = str(row.get("id", rowname)).strip() or rowname
         try:
@@ -283,7 +251,7 @@ def _collect(rows, kinds, archive, base, multi, label_names, report):
             unknown = [n for n in names if label_names is not None and n not in label_names]
             if unknown:
                 raise DataFormatError(f"unknown labels {unknown} (not in schema.json)")
-            kept.append((sid, values, names, _row_split(row)))
+            kept.append((sid, values, names, _row_split(row, has_split)))
             seen.add(sid)
         except UnsafeArchiveError:
             raise
@@ -314,7 +282,8 @@ def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
     rows = _read_rows(archive, manifest, report)
     if not rows:
         raise DataFormatError(f"{manifest}: no sample rows")
-    kinds = _field_kinds(rows, schema_fields)
+    rows, declared = _plain_keys(rows)
+    kinds = _field_kinds(rows, declared, schema_fields)
     multi = _label_column(rows)
     kept = _collect(rows, kinds, archive, base, multi, label_names, report)
     kept = _vector_lengths(kept, kinds, report)
@@ -328,11 +297,10 @@ def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
             labels[i, [col[n] for n in v[2]]] = 1
     else:
         labels = np.array([col[v[2][0]] for v in kept], dtype=np.int64)
-    splits = [v[3] for v in kept]
-    if any(s is None for s in splits):  # no split column (or not on every row)
+    if kept and kept[0][3] is None:  # no split column
         split = seeded_split(len(kept), seed)
     else:
-        split = np.array([SPLIT_CODES[s] for s in splits], dtype=np.uint8)
+        split = np.array([SPLIT_CODES[v[3]] for v in kept], dtype=np.uint8)
     ds = GenericRaw(archive, [v[1] for v in kept], fields=kinds, label_names=label_names,
                     task="multilabel" if multi else "multiclass", ids=[v[0] for v in kept],
                     labels=labels, split=split, report=report,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ssnas_core.data.generic import load_generic, parse_vector, read_wav
+from ssnas_core.data.generic import load_generic
 from ssnas_core.data.raw import DataFormatError, RawDataset
 from ssnas_core.data.safety import UnsafeArchiveError
+from ssnas_core.data.values import parse_vector, read_wav
 from tests.core.data.dataset_factories import (
     csv_text,
     generic_members,
@@ -78,6 +79,7 @@ def test_per_sample_problems_are_reported(tmp_path):
     rows[5]["photo:image"] = "img/missing.png"
     rows[6]["caption:text"] = ""
     rows[7]["id"] = "s8"
+    del rows[10]["split"]
     members["img/empty.png"] = b""
     rows[9]["photo:image"] = "img/empty.png"
     lines = [json.dumps(r) for r in rows] + ["{broken", "[1, 2]"]
@@ -95,8 +97,9 @@ def test_per_sample_problems_are_reported(tmp_path):
     assert p["s8"] == "duplicate id"
     assert p["s9"] == "'photo': file 'img/empty.png' is empty"
     assert p["12"].startswith("invalid JSON line") and p["13"] == "JSON line is not an object"
-    assert len(p) == 11 and len(ds) == 3 and ds.report.total == 14
-    assert ds.ids == ["s8", "s10", "s11"]  # row 7 took id s8 first; the real s8 is the duplicate
+    assert p["s10"] == "missing split (other rows have one)"
+    assert len(p) == 12 and len(ds) == 2 and ds.report.total == 14
+    assert ds.ids == ["s8", "s11"]  # row 7 took id s8 first; the real s8 is the duplicate
 
 
 def test_multi_label_value_in_single_label_column(tmp_path):
