@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from ..deps import OwnerDep, SessionDep
-from ..errors import Invalid, UnsupportedMediaType
+from ..errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from ..schemas import ModelList, ModelOut, PredictOut, PredictRequest
 from ..services import models as svc
 from ..services import predictions
@@ -56,6 +56,8 @@ async def _multipart_samples(request: Request) -> list[dict[str, Any]]:
     columns: dict[str, list[Any]] = {}
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
+            if (value.size or 0) > MAX_PREDICT_BYTES:
+                raise PayloadTooLarge(f"field {key!r}: larger than {MAX_PREDICT_BYTES} bytes")
             value = await run_in_threadpool(predictions.decode_bytes, key, await value.read())
         columns.setdefault(key, []).append(value)
     sizes = {len(v) for v in columns.values()}
@@ -68,7 +70,7 @@ async def _multipart_samples(request: Request) -> list[dict[str, Any]]:
 async def _json_request(request: Request) -> tuple[list[dict] | None, dict | None]:
     body = await request.body()
     if len(body) > MAX_PREDICT_BYTES:
-        raise Invalid(f"predict body larger than {MAX_PREDICT_BYTES} bytes")
+        raise PayloadTooLarge(f"predict body larger than {MAX_PREDICT_BYTES} bytes")
     try:
         req = PredictRequest.model_validate(json.loads(body))
     except (ValueError, ValidationError) as exc:

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 from api.auth import create_key
 from api.db import session_scope
 from api.tables import QUEUED, Dataset, Job
+
+# the real Postgres of the test machine (trust auth); databases are created per test session
+PG_HOST = os.environ.get("SSNAS_TEST_PG", "postgres@127.0.0.1:5432")
+
+
+def pg_url(name: str, driver: str = "postgresql+psycopg") -> str:
+    return f"{driver}://{PG_HOST}/{name}"
+
+
+def create_database(prefix: str = "ssnas_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 LABELS = ("drama", "comedy", "horror")
 
@@ -69,3 +92,40 @@ def make_job(owner: str, dataset_id: str, status: str = QUEUED, **kw) -> str:
         s.add(job)
         s.flush()
         return job.id
+
+
+def make_model(owner: str, tmp: Path, nodes: list[tuple[str, str, tuple[int, ...]]],
+               backbones: dict | None = None, threshold: float = 0.5) -> str:
+    """A Model row with a real (untrained, seeded) checkpoint stored as chunk rows."""
+    import torch
+
+    from api.services.job_runtime import create_model
+    from api.storage import put_file_blob
+    from ssnas_core.checkpoint import save_model
+    from ssnas_core.config import SearchSpaceConfig
+    from ssnas_core.data.features import NodeSpec
+    from ssnas_core.genotype import CellGenotype, Genotype
+    from ssnas_core.model import Classifier, FusionNet
+
+    torch.manual_seed(0)
+    specs = tuple(NodeSpec(*n) for n in nodes)
+    n = len(specs)
+    cell = lambda op: CellGenotype((("skip", 0), ("skip", 1)), (op,), (2,))  # noqa: E731
+    g = Genotype(edges=(("skip", 0), ("skip", n - 1), ("skip", n - 1), ("skip", n)),
+                 steps=(cell("concat_fc"), cell("linear_glu")), concat=(n, n + 1),
+                 space=SearchSpaceConfig(C=8, L=4), nodes=specs)
+    model = Classifier(FusionNet(g), len(LABELS)).eval()
+    path = tmp / f"model_{uuid.uuid4().hex[:6]}.safetensors"
+    meta = {"label_names": list(LABELS), "task": "multilabel", "threshold": threshold}
+    if backbones:
+        meta["backbones"] = backbones
+    save_model(path, model, meta)
+    ds = make_dataset(owner)
+    job_id = make_job(owner, ds, status="succeeded", result={"genotype": g.to_json()})
+    with session_scope() as s:
+        ck = put_file_blob(s, path, owner, job_id, "model")
+        m = create_model(s, s.get(Job, job_id), g.to_json(), {"test": {"f1_weighted": 0.5}},
+                         list(LABELS), threshold, ck.id,
+                         [{"name": a, "modality": b, "shape": list(c)} for a, b, c in nodes],
+                         backbones)
+        return m.id

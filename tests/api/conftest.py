@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import redis
-from api_factories import make_key
+from api_factories import create_database, drop_database, make_key, pg_url
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -19,25 +17,8 @@ from api import broker
 from api.db import get_engine, reset_engines
 from api.settings import get_settings
 
-PG_HOST = os.environ.get("SSNAS_TEST_PG", "postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("SSNAS_TEST_REDIS", "redis://127.0.0.1:6379/9")
 TABLES = "api_keys, datasets, jobs, job_metrics, job_logs, checkpoints, checkpoint_chunks, models"
-
-
-def pg_url(name: str, driver: str = "postgresql+psycopg") -> str:
-    return f"{driver}://{PG_HOST}/{name}"
-
-
-def create_database(prefix: str = "ssnas_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(pg_url("test", "postgresql"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _reset_caches() -> None:

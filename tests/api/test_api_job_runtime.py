@@ -1,0 +1,80 @@
+"""Worker-facing job-row helpers: claim (SKIP LOCKED), stale reclaim, reaper, finish."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api_factories import make_dataset, make_job
+from sqlalchemy import select
+
+from api.db import SessionLocal, session_scope
+from api.services import job_runtime as rt
+from api.tables import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, utcnow
+
+
+def _job(job_id: str) -> Job:
+    with session_scope() as s:
+        return s.get(Job, job_id)
+
+
+def test_claim_once_then_only_when_heartbeat_is_stale(db):
+    job = make_job("alice", make_dataset("alice"))
+    with session_scope() as s:
+        claimed = rt.claim_job(s, job, "w1")
+        assert claimed.status == RUNNING and claimed.attempt == 1 and claimed.worker == "w1"
+    with session_scope() as s:
+        assert rt.claim_job(s, job, "w2") is None  # live heartbeat: not claimable
+    with session_scope() as s:
+        s.get(Job, job).heartbeat_at = utcnow() - timedelta(hours=1)
+    with session_scope() as s:
+        again = rt.claim_job(s, job, "w2")
+        assert again.attempt == 2 and again.worker == "w2"
+    with session_scope() as s:
+        assert rt.heartbeat(s, job, attempt=1) is True  # w1 lost ownership
+        assert rt.heartbeat(s, job, stage="search", progress=0.5, eta_s=12, attempt=2) is False
+    got = _job(job)
+    assert (got.stage, got.progress, got.eta_s) == ("search", 0.5, 12)
+
+
+def test_claim_skips_a_row_locked_by_another_transaction(db):
+    job = make_job("alice", make_dataset("alice"))
+    holder = SessionLocal()
+    try:
+        holder.scalar(select(Job).where(Job.id == job).with_for_update())
+        with session_scope() as s:
+            assert rt.claim_job(s, job, "w2") is None  # returns at once instead of waiting
+    finally:
+        holder.rollback()
+        holder.close()
+    with session_scope() as s:
+        assert rt.claim_job(s, job, "w2") is not None
+
+
+def test_reaper_requeues_lost_then_fails_after_max_attempts(db):
+    ds = make_dataset("alice")
+    old = utcnow() - timedelta(hours=1)
+    lost = make_job("alice", ds, status=RUNNING, attempt=1, max_attempts=3, heartbeat_at=old)
+    spent = make_job("alice", ds, status=RUNNING, attempt=3, max_attempts=3, heartbeat_at=old)
+    live = make_job("alice", ds, status=RUNNING, attempt=1, heartbeat_at=utcnow())
+    with session_scope() as s:
+        out = rt.requeue_lost(s)
+    assert (lost, "cpu") in out and all(j != spent and j != live for j, _ in out)
+    assert _job(lost).status == QUEUED
+    assert _job(spent).status == FAILED and "heartbeat stopped" in _job(spent).error
+    assert _job(live).status == RUNNING
+
+
+def test_claim_of_cancel_requested_queued_job_cancels_it(db):
+    job = make_job("alice", make_dataset("alice"), cancel_requested=True)
+    with session_scope() as s:
+        assert rt.claim_job(s, job, "w1") is None
+    assert _job(job).status == CANCELLED
+
+
+def test_finish_and_model_row(db):
+    job = make_job("alice", make_dataset("alice"), status=RUNNING)
+    with session_scope() as s:
+        rt.finish_job(s, job, SUCCEEDED, result={"genotype": {"x": 1}})
+    got = _job(job)
+    assert got.status == SUCCEEDED and got.progress == 1.0 and got.finished_at is not None
+    assert got.result == {"genotype": {"x": 1}}
