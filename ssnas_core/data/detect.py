@@ -13,6 +13,7 @@ A zip is recognised by its signature, not its name. Anything else raises Unknown
 from __future__ import annotations
 
 import os
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from .raw import DataFormatError, RawBase, UnknownFormatError
 from .safety import DEFAULT_LIMITS, Archive, Limits, is_zip_magic
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+SHARED_OPTIONS = ("seed", "limits", "deep")
 LOADERS = {"mmimdb_h5": load_mmimdb_h5, "mmimdb_raw": load_mmimdb_raw,
            "generic": load_generic, "avmnist": load_avmnist}
 
@@ -75,8 +77,10 @@ def detect_format(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> s
 
 
 def _load(fmt: str, path: str | os.PathLike, kwargs: dict[str, Any]) -> RawBase:
-    if fmt not in ("mmimdb_raw", "generic"):  # only archive formats take archive limits
-        kwargs = {k: v for k, v in kwargs.items() if k != "limits"}
+    """Call the format's loader; the options shared by several loaders (seed, limits, deep)
+    are dropped for loaders that do not take them, anything else goes through as given."""
+    accepted = signature(LOADERS[fmt]).parameters
+    kwargs = {k: v for k, v in kwargs.items() if k in accepted or k not in SHARED_OPTIONS}
     return LOADERS[fmt](path, **kwargs)
 
 

@@ -206,11 +206,14 @@ def _read(f: h5py.File, path: Path, image: str, split_bounds: tuple[int, int] | 
 
 
 def load_mmimdb_h5(path: str | os.PathLike, *, image: str = "auto",
-                   split_bounds: tuple[int, int] | None = None, chunk: int = 4096) -> MMIMDBH5:
-    """Open multimodal_imdb.hdf5 (see the module docstring); ``image`` picks the image side."""
+                   split_bounds: tuple[int, int] | None = None, chunk: int = 4096,
+                   deep: bool = False) -> MMIMDBH5:
+    """Open multimodal_imdb.hdf5 (see the module docstring); ``image`` picks the image side.
+    ``deep`` decodes every row once and moves the unreadable ones into the report."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
-            return _read(f, path, image, split_bounds, chunk)
+            ds = _read(f, path, image, split_bounds, chunk)
     except OSError as exc:
         raise DataFormatError(f"{path.name}: not a readable HDF5 file ({exc})") from exc
+    return ds.validate_all() if deep else ds

@@ -55,6 +55,10 @@ def test_open_raw_dispatches_and_refuses_feature_dirs(tmp_path):
     ds = open_raw(make_generic_zip(tmp_path / "g.zip", n=10), seed=2)
     assert ds.fields["clip"] == "audio" and len(ds) == 10
     assert open_raw(make_avmnist_dir(tmp_path / "av"), limit=5).split_counts()["train"] == 5
+    h5 = open_raw(make_mmimdb_h5(tmp_path / "m.h5", n=20), seed=1, deep=True, image="none")
+    assert h5.fields == {"text_vec": "vector"}  # seed is not an option of this loader: dropped
+    with pytest.raises(TypeError):
+        open_raw(make_mmimdb_h5(tmp_path / "m2.h5", n=20), imag="none")  # a typo is not dropped
     with pytest.raises(DataFormatError, match="feature directory"):
         open_raw(_features(tmp_path / "feat"))
 
