@@ -272,10 +272,7 @@ def _vector_lengths(kept: list, kinds: dict[str, str], report: LoadReport) -> li
     return kept
 
 
-def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> GenericRaw:
-    """Open a generic manifest archive (zip or folder); see the module docstring."""
-    archive = Archive.open(Path(path), limits)
+def _build(archive: Archive, path: str | os.PathLike, seed: int) -> GenericRaw:
     manifest, base = _find_manifest(archive)
     schema_fields, label_names = _read_schema(archive, base + "schema.json")
     report = LoadReport()
@@ -305,4 +302,16 @@ def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
                     task="multilabel" if multi else "multiclass", ids=[v[0] for v in kept],
                     labels=labels, split=split, report=report,
                     info={"format": "generic", "source": str(path), "manifest": manifest})
-    return ds.validate_all() if deep else ds
+    return ds
+
+
+def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> GenericRaw:
+    """Open a generic manifest archive (zip or folder); see the module docstring."""
+    archive = Archive.open(Path(path), limits)
+    try:
+        ds = _build(archive, path, seed)
+        return ds.validate_all() if deep else ds
+    except BaseException:
+        archive.close()
+        raise

@@ -159,10 +159,7 @@ def _scan(archive: Archive, prefix: str, report: LoadReport) -> dict[str, tuple[
     return movies
 
 
-def load_mmimdb_raw(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
-                    limits: Limits = DEFAULT_LIMITS) -> MMIMDBRaw:
-    """Open a raw MM-IMDB archive (zip or folder); see the module docstring for the rules."""
-    archive = Archive.open(Path(path), limits)
+def _build(archive: Archive, path: str | os.PathLike, seed: int) -> MMIMDBRaw:
     prefix = find_prefix(archive, "dataset/")
     genre_order = _read_genres(archive, prefix + "genres.json")
     split_map = _read_split(archive, prefix + "split.json")
@@ -201,4 +198,16 @@ def load_mmimdb_raw(path: str | os.PathLike, *, seed: int = 0, deep: bool = Fals
                    split=split, report=report,
                    info={"format": "mmimdb_raw", "source": str(path),
                          "split": "split.json" if split_map is not None else f"seeded 60/10/30 seed={seed}"})
-    return ds.validate_all() if deep else ds
+    return ds
+
+
+def load_mmimdb_raw(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
+                    limits: Limits = DEFAULT_LIMITS) -> MMIMDBRaw:
+    """Open a raw MM-IMDB archive (zip or folder); see the module docstring for the rules."""
+    archive = Archive.open(Path(path), limits)
+    try:
+        ds = _build(archive, path, seed)
+        return ds.validate_all() if deep else ds
+    except BaseException:
+        archive.close()
+        raise

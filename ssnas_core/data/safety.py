@@ -92,15 +92,16 @@ class Archive:
         self.limits = limits
         self.names = sorted(sizes)
         if len(sizes) > limits.max_members:
-            raise UnsafeArchiveError(f"{label}: {len(sizes)} members, more than {limits.max_members}")
+            raise UnsafeArchiveError(f"{label}: {len(sizes)} members, more than "
+                                     f"{limits.max_members}")
         for name, size in sizes.items():
             if size > limits.max_member_bytes:
                 raise UnsafeArchiveError(f"{label}: member {name!r} is {size} bytes, more than "
-                                      f"{limits.max_member_bytes}")
+                                         f"{limits.max_member_bytes}")
         total = sum(sizes.values())
         if total > limits.max_total_bytes:
             raise UnsafeArchiveError(f"{label}: {total} bytes uncompressed, more than "
-                                  f"{limits.max_total_bytes} (decompression bomb?)")
+                                     f"{limits.max_total_bytes} (decompression bomb?)")
 
     @staticmethod
     def open(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Archive:
@@ -131,32 +132,39 @@ class ZipArchive(Archive):
             infos = self._handle().infolist()
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise UnsafeArchiveError(f"{path.name}: not a readable zip archive ({exc})") from exc
+        try:
+            self._scan(infos, limits)
+        except DataFormatError:
+            self.close()
+            raise
+
+    def _scan(self, infos: list[zipfile.ZipInfo], limits: Limits) -> None:
         sizes, packed, self._infos = {}, 0, {}
         for info in infos:
-            name = check_member_name(info.filename, path.name)
+            name = check_member_name(info.filename, self.path.name)
             if info.is_dir() or _ignored(name):
                 continue
             self._check_info(info, name, limits)
             if name in sizes:
-                raise UnsafeArchiveError(f"{path.name}: duplicate member name {name!r}")
+                raise UnsafeArchiveError(f"{self.path.name}: duplicate member name {name!r}")
             sizes[name], self._infos[name] = info.file_size, info
             packed += info.compress_size
-        super().__init__(path.name, sizes, limits)
-        total = sum(sizes.values())
-        if total >= limits.ratio_min_bytes and total > limits.max_ratio * max(packed, 1):
-            raise UnsafeArchiveError(f"{path.name}: total compression ratio {total / max(packed, 1):.0f} "
-                                  f"above {limits.max_ratio:.0f} (decompression bomb?)")
+        super().__init__(self.path.name, sizes, limits)
+        total, ratio = sum(sizes.values()), sum(sizes.values()) / max(packed, 1)
+        if total >= limits.ratio_min_bytes and ratio > limits.max_ratio:
+            raise UnsafeArchiveError(f"{self.label}: total compression ratio {ratio:.0f} above "
+                                     f"{limits.max_ratio:.0f} (decompression bomb?)")
 
     def _check_info(self, info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
         mode = info.external_attr >> 16
-        if info.create_system == 3 and stat.S_ISLNK(mode):
+        if stat.S_ISLNK(mode):
             raise UnsafeArchiveError(f"{self.path.name}: member {name!r} is a symlink")
         if info.flag_bits & 0x1:
             raise UnsafeArchiveError(f"{self.path.name}: member {name!r} is encrypted")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= limits.ratio_min_bytes and ratio > limits.max_ratio:
             raise UnsafeArchiveError(f"{self.path.name}: member {name!r} has compression ratio "
-                                  f"{ratio:.0f}, above {limits.max_ratio:.0f} (decompression bomb?)")
+                                     f"{ratio:.0f}, above {limits.max_ratio:.0f} (decompression bomb?)")
 
     def _handle(self) -> zipfile.ZipFile:
         if self._zf is None or self._pid != os.getpid():
