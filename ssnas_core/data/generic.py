@@ -1,37 +1,32 @@
 """Generic multimodal archive: a manifest of samples with fields of any kind, plus files.
 
-A zip file or folder (optionally all under one top-level folder) holding ``manifest.csv`` or
-``manifest.jsonl``, the files it names, and optionally ``schema.json``. One row per sample.
-
+A zip or folder (optionally under one top-level folder) with ``manifest.csv`` or
+``manifest.jsonl`` (one row per sample), the files it names, and optionally ``schema.json``.
 Columns (CSV header) or keys (JSONL objects):
     id          optional sample id (default: the 0-based row number)
-    label       single-label class name                 -> task "multiclass", labels (N,) int64
-    labels      multi-label: "a|b" (CSV) or ["a", "b"] (JSONL; "a|b" works too)
-                                                        -> task "multilabel", labels (N, K) uint8
-    split       optional train | dev | test (val, valid, validation mean dev);
-                without the column, a seeded permutation cut 60/10/30
-    name:kind   a field with its kind declared in the header: kind is image, text, audio or
-                vector (e.g. ``poster:image``, ``plot:text``, ``clip:audio``, ``emb:vector``)
-    name        an undeclared field; its kind is inferred from the first non-empty value:
-                a file name ending in .jpg/.jpeg/.png/.bmp/.gif/.webp/.tif/.tiff -> image,
-                ending in .wav -> audio, a list of numbers -> vector, anything else -> text
+    label       single-label class name -> task "multiclass", labels (N,) int64
+    labels      multi-label, "a|b" or (JSONL) ["a", "b"] -> task "multilabel", labels (N, K) uint8
+    split       optional train | dev | test (val, valid, validation = dev); without the column a
+                seeded permutation cut 60/10/30
+    name:kind   a field whose kind (image, text, audio, vector) the header declares, e.g.
+                ``poster:image``, ``plot:text``, ``clip:audio``, ``emb:vector``
+    name        an undeclared field, kind from its first non-empty value: an image file name
+                (.jpg .jpeg .png .bmp .gif .webp .tif .tiff) -> image, .wav -> audio,
+                a list of numbers -> vector, anything else -> text
+Image/audio values are paths relative to the manifest (audio: PCM WAV 8/16/24/32-bit, channels
+averaged to mono, stdlib ``wave``); text is the text; a vector is a list of numbers (CSV:
+``[0.1, 0.2]`` or ``0.1 0.2``). Exactly one of ``label`` / ``labels`` is required.
+``schema.json`` may give ``{"fields": {name: kind}, "label_names": [...]}``: kinds override the
+header; label_names fixes the label order (default: sorted names).
 
-Values: image and audio values are paths relative to the manifest's folder (audio: PCM WAV,
-8/16/24/32-bit, any rate, channels averaged to mono; read with the stdlib ``wave``); text is
-the text itself; a vector is a JSON list of numbers (in CSV ``[0.1, 0.2]`` or ``0.1 0.2``).
-Exactly one of ``label`` / ``labels`` is required.
-
-``schema.json`` (optional) may give ``{"fields": {name: kind}, "label_names": [...]}``: field
-kinds override the header, and label_names fixes the label order (otherwise sorted names).
-
-Fatal (whole upload rejected): anything in ``safety`` (hostile archive names, bombs, corrupt
-zip), a file value that is absolute or escapes the archive, no manifest or two manifests, no
-label column or both, an unknown declared kind, a malformed schema.json, unreadable CSV.
+Fatal (whole upload rejected): anything in ``safety`` (hostile names, bombs, corrupt zip), a
+file value that is absolute or escapes the archive, no or several manifests, no label column or
+both, an unknown or conflicting kind, a malformed schema.json, unreadable CSV.
 Per sample (in ``report``): invalid JSON line or ragged CSV row, a missing value, a missing or
-empty file, a vector that is not numeric, has NaN/inf or a length other than the most common
-one, a missing label, a label not in schema.json's label_names, a multi-label value in a
-single-label column, an invalid split value, a duplicate id. Images and audio are decoded in
-``sample(i)``; ``deep=True`` decodes all up front and rejects the unreadable ones.
+empty file, a vector that is not numeric, has NaN/inf or not the most common length, a missing
+label, a label not in schema.json, several labels in ``label``, an invalid or missing split, a
+duplicate id. Images and audio are decoded in ``sample(i)``; ``deep=True`` decodes all up front
+and rejects the unreadable ones.
 """
 
 from __future__ import annotations
@@ -47,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .mmimdb_raw import SPLIT_ALIASES
-from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, seeded_split
+from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
 from .safety import DEFAULT_LIMITS, Archive, Limits, UnsafeArchiveError, check_member_name, open_image
 from .values import parse_vector, read_wav
 
@@ -287,13 +282,7 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> GenericRaw:
     report.total = len(kept) + len(report.rejected)
     if label_names is None:
         label_names = sorted({n for v in kept for n in v[2]})
-    col = {n: k for k, n in enumerate(label_names)}
-    if multi:
-        labels = np.zeros((len(kept), len(label_names)), dtype=np.uint8)
-        for i, v in enumerate(kept):
-            labels[i, [col[n] for n in v[2]]] = 1
-    else:
-        labels = np.array([col[v[2][0]] for v in kept], dtype=np.int64)
+    labels = encode_labels([v[2] for v in kept], label_names, multi)
     if kept and kept[0][3] is None:  # no split column
         split = seeded_split(len(kept), seed)
     else:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, seeded_split
+from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
 from .safety import DEFAULT_LIMITS, Archive, Limits, open_image
 
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
@@ -185,10 +185,7 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> MMIMDBRaw:
             for g in movies[sid][1]:
                 counts[g] = counts.get(g, 0) + 1
         genre_order = sorted(counts, key=lambda g: (-counts[g], g))
-    col = {g: k for k, g in enumerate(genre_order)}
-    labels = np.zeros((len(ids), len(genre_order)), dtype=np.uint8)
-    for i, sid in enumerate(ids):
-        labels[i, [col[g] for g in movies[sid][1]]] = 1
+    labels = encode_labels([movies[s][1] for s in ids], genre_order, True)
     if split_map is not None:
         split = np.array([SPLIT_CODES[split_map[s]] for s in ids], dtype=np.uint8)
     else:

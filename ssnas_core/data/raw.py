@@ -76,6 +76,17 @@ def seeded_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6
     return split
 
 
+def encode_labels(names: list[list[str]], label_names: list[str], multilabel: bool) -> np.ndarray:
+    """Per-sample label names -> (N, K) uint8 multi-hot, or (N,) int64 class indices."""
+    col = {n: k for k, n in enumerate(label_names)}
+    if not multilabel:
+        return np.array([col[n[0]] for n in names], dtype=np.int64)
+    out = np.zeros((len(names), len(label_names)), dtype=np.uint8)
+    for i, row in enumerate(names):
+        out[i, [col[n] for n in row]] = 1
+    return out
+
+
 class RawBase:
     """Common implementation of the RawDataset protocol for the format loaders.
 
