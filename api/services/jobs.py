@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,8 @@ from ..tables import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobLog, JobMetric,
 from .datasets import get_dataset
 from .quotas import check_job_quota
 from .specs import build_spec
+
+log = logging.getLogger("ssnas.jobs")
 
 
 def create_job(session: Session, owner_id: str, body: JobCreate, settings: Settings) -> Job:
@@ -26,6 +30,7 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
     session.flush()
     enqueue_after_commit(session, job.id, queue)
     session.commit()
+    log.info("job queued", extra={"job_id": job.id, "owner_id": owner_id, "queue": queue})
     return job
 
 
@@ -82,6 +87,7 @@ def cancel_job(session: Session, owner_id: str, job_id: str) -> Job:
     elif job.status != CANCELLED:
         raise Conflict(f"job {job_id} already {job.status}; nothing to cancel")
     session.commit()
+    log.info("job cancel requested", extra={"job_id": job.id, "owner_id": owner_id})
     return job
 
 
@@ -99,4 +105,5 @@ def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) 
     job.max_attempts = job.attempt + settings.job_max_attempts
     enqueue_after_commit(session, job.id, job.queue)
     session.commit()
+    log.info("job requeued by retry", extra={"job_id": job.id, "owner_id": owner_id})
     return job
