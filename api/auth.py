@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,14 +36,45 @@ def create_key(session: Session, owner_id: str, name: str = "") -> tuple[ApiKey,
     return row, key
 
 
-def owner_for_key(session: Session, key: str) -> str | None:
-    """The owner of an active key, or None."""
+class _OwnerCache:
+    """Key hash -> owner for a few seconds, so polling clients cost one query less.
+
+    A revoked key keeps working in other processes for at most ``ttl_s`` (SSNAS_AUTH_CACHE_S).
+    """
+
+    def __init__(self, max_items: int = 10_000):
+        self.max_items, self._items, self._lock = max_items, {}, threading.Lock()
+
+    def get(self, digest: str, ttl_s: float) -> str | None:
+        hit = self._items.get(digest)
+        return hit[0] if hit and time.monotonic() - hit[1] < ttl_s else None
+
+    def put(self, digest: str, owner: str) -> None:
+        with self._lock:
+            if len(self._items) >= self.max_items:
+                self._items.clear()
+            self._items[digest] = (owner, time.monotonic())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+owner_cache = _OwnerCache()
+
+
+def owner_for_key(session: Session, key: str, cache_s: float = 0.0) -> str | None:
+    """The owner of an active key, or None (answers from the cache if younger than cache_s)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = hash_key(key)
+    if cache_s > 0 and (owner := owner_cache.get(digest, cache_s)) is not None:
+        return owner
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
         return None
+    if cache_s > 0:
+        owner_cache.put(digest, row.owner_id)
     return row.owner_id
 
 
@@ -51,4 +84,5 @@ def revoke_key(session: Session, prefix: str) -> int:
                                                 ApiKey.revoked_at.is_(None))).all()
     for row in rows:
         row.revoked_at = utcnow()
+    owner_cache.clear()
     return len(rows)

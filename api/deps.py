@@ -29,13 +29,13 @@ SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_owner(request: Request, session: SessionDep) -> str:
+def get_owner(request: Request, session: SessionDep, settings: SettingsDep) -> str:
     """The owner id of the ``Authorization: Bearer <key>`` header, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized()
-    owner = owner_for_key(session, key.strip())
+    owner = owner_for_key(session, key.strip(), settings.auth_cache_s)
     if owner is None:
         raise Unauthorized("invalid or revoked API key")
     request.state.owner_id = owner

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1)
     heartbeat_timeout_s: float = Field(default=120.0, gt=0)
     broker_timeout_s: float = Field(default=3.0, gt=0)
+    auth_cache_s: float = Field(default=5.0, ge=0)  # a revoked key may work this long elsewhere
 
     predict_cache_size: int = Field(default=4, ge=1)
     predict_max_batch: int = Field(default=64, ge=1)

@@ -22,7 +22,19 @@ from ..schemas import Prediction, PredictOut
 from ..settings import get_settings
 from ..storage import read_blob_to_file
 from ..tables import Model
+from .batcher import MicroBatcher
 from .models import get_model
+
+
+class Loaded:
+    """A Predictor plus the batcher that serialises its raw-input forward passes."""
+
+    def __init__(self, predictor, max_batch: int, name: str):
+        self.predictor = predictor
+        self.raw = MicroBatcher(predictor.predict_raw, max_batch, name)
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class PredictorCache:
@@ -46,7 +58,7 @@ class PredictorCache:
             with self._lock:
                 self._items[key] = value
                 while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                    self._items.popitem(last=False)[1].close()
                 self._loading.pop(key, None)
             return value
 
@@ -54,7 +66,7 @@ class PredictorCache:
 _cache: PredictorCache | None = None
 
 
-def predictor_for(session: Session, model: Model):
+def predictor_for(session: Session, model: Model) -> Loaded:
     """The model's Predictor; the checkpoint is copied out of its chunk rows once per process."""
     global _cache
     if _cache is None:
@@ -66,7 +78,8 @@ def predictor_for(session: Session, model: Model):
         path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
         if not path.exists():
             read_blob_to_file(session, model.checkpoint_id, path)
-        return Predictor.load(path, device="cpu")
+        return Loaded(Predictor.load(path, device="cpu"), get_settings().predict_max_batch,
+                      model.id[:8])
 
     return _cache.get(model.checkpoint_id, load)
 
@@ -124,7 +137,8 @@ def predict(session: Session, owner_id: str, model_id: str,
     limit = get_settings().predict_max_batch
     if samples is not None and len(samples) > limit:
         raise PayloadTooLarge(f"batch of {len(samples)} samples; at most {limit} per request")
-    predictor = predictor_for(session, model)
+    loaded = predictor_for(session, model)
+    predictor = loaded.predictor
     try:
         if features is not None:
             arrays = {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
@@ -132,7 +146,7 @@ def predict(session: Session, owner_id: str, model_id: str,
                 raise PayloadTooLarge(f"at most {limit} samples per request")
             probs = predictor.predict_features(arrays)
         else:
-            probs = predictor.predict_raw(samples)
+            probs = loaded.raw.submit(samples)
     except (PredictError, ValueError, TypeError, KeyError) as exc:
         raise Invalid(f"cannot predict: {exc}") from exc
     labels = predictor.labels(probs)

@@ -1,0 +1,71 @@
+"""Coalesce concurrent /predict calls for one model into one forward pass.
+
+One thread per loaded model takes whatever requests are waiting (up to ``max_batch`` samples),
+runs them as one batch and hands each caller its rows. Nothing waits on a timer: an idle
+server answers a lone request at once, a busy one batches what queued up during the last pass.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+_STOP = object()
+
+
+class MicroBatcher:
+    def __init__(self, fn: Callable[[list[Any]], np.ndarray], max_batch: int, name: str = ""):
+        self.fn, self.max_batch = fn, max_batch
+        self._q: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=f"predict-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, items: list[Any]) -> np.ndarray:
+        """Run ``fn(items)`` (possibly together with other callers' items); blocks for the rows."""
+        fut: Future = Future()
+        self._q.put((items, fut))
+        return fut.result()
+
+    def close(self) -> None:
+        self._q.put(_STOP)
+
+    def _take(self) -> list[tuple[list[Any], Future]] | None:
+        first = self._q.get()
+        if first is _STOP:
+            return None
+        batch, n = [first], len(first[0])
+        while n < self.max_batch:
+            try:
+                nxt = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                self._q.put(_STOP)
+                break
+            batch.append(nxt)
+            n += len(nxt[0])
+        return batch
+
+    def _loop(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                out = self.fn([x for items, _ in batch for x in items])
+            except Exception:  # noqa: BLE001 - one bad request must not fail the others
+                self._one_by_one(batch)
+                continue
+            start = 0
+            for items, fut in batch:
+                fut.set_result(out[start:start + len(items)])
+                start += len(items)
+
+    def _one_by_one(self, batch: list[tuple[list[Any], Future]]) -> None:
+        for items, fut in batch:
+            try:
+                fut.set_result(self.fn(items))
+            except Exception as exc:  # noqa: BLE001 - delivered to its caller
+                fut.set_exception(exc)

@@ -1,0 +1,49 @@
+"""MicroBatcher: concurrent callers share forward passes and each gets its own rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from api.services.batcher import MicroBatcher
+
+
+def test_concurrent_calls_are_batched_and_split_back():
+    sizes = []
+
+    def fn(items):
+        sizes.append(len(items))
+        time.sleep(0.05)  # a slow forward pass lets the other callers queue up
+        return np.array([[x, 2 * x] for x in items], dtype=float)
+
+    b = MicroBatcher(fn, max_batch=64)
+    results = {}
+
+    def call(i):
+        results[i] = b.submit([i, i + 100])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    b.close()
+    for i in range(8):
+        np.testing.assert_array_equal(results[i], [[i, 2 * i], [i + 100, 2 * (i + 100)]])
+    assert sum(sizes) == 16 and len(sizes) < 8  # fewer passes than callers
+
+
+def test_a_bad_request_fails_alone():
+    def fn(items):
+        if "bad" in items:
+            raise ValueError("bad input")
+        return np.array([[1.0]] * len(items))
+
+    b = MicroBatcher(fn, max_batch=8)
+    assert b.submit(["ok"]).shape == (1, 1)
+    with pytest.raises(ValueError, match="bad input"):
+        b.submit(["bad"])
+    b.close()
