@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .base import Backbone, BackboneError, file_weights_id, load_state_dict, seeded_init
-from .imageprep import IMAGENET_MEAN, IMAGENET_STD, image_to_tensor, parse_size
+from .imageprep import IMAGENET_MEAN, IMAGENET_STD, image_to_uint8, normalize, parse_size
 
 TAP_LAYERS = {"relu4_1": 20, "relu4_4": 26, "relu5_3": 33, "pool5": 36}
 RANDOM = "random"
@@ -75,8 +75,12 @@ class VGG19(Backbone):
         super().__init__(features, all_taps, taps, map_size)
 
     def preprocess(self, value: Any) -> torch.Tensor:
-        """PIL image -> (3, H, W) float32, ImageNet mean/std."""
-        return image_to_tensor(value, self.image_size, IMAGENET_MEAN, IMAGENET_STD)
+        """PIL image -> uint8 (3, H, W); ``collate`` normalises the batch."""
+        return image_to_uint8(value, self.image_size)
+
+    def collate(self, items: list[torch.Tensor]) -> torch.Tensor:
+        """-> float32 (B, 3, H, W)."""
+        return normalize(items, IMAGENET_MEAN, IMAGENET_STD)
 
     def _forward(self, batch: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
         by_layer = {TAP_LAYERS[t]: t for t in wanted}
