@@ -8,7 +8,9 @@ the ASGI chunks as they arrive, so nothing is spooled twice and nothing is held 
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,23 +40,57 @@ def safe_filename(name: str, default: str = "upload.bin") -> str:
 
 
 class _FileSink:
-    """Appends bytes to one file with a size limit, hashing as it goes."""
+    """Appends bytes to one file with a size limit, hashing as it goes.
+
+    Hashing and writing run on a helper thread (both release the GIL), fed 1 MiB pieces through
+    a bounded queue, so they overlap with receiving and parsing; memory stays below
+    ``(QUEUE_DEPTH + 1) * buffering``.
+    """
+
+    QUEUE_DEPTH = 8
 
     def __init__(self, path: Path, limit: int, too_large: str, buffering: int):
-        self.path, self.limit, self.too_large = path, limit, too_large
+        self.path, self.limit, self.too_large, self.buffering = path, limit, too_large, buffering
         self.hasher, self.size = hashlib.sha256(), 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(path, "wb", buffering=buffering)  # noqa: SIM115 - closed in close()
+        self.fh = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._buf = bytearray()
+        self._q: queue.Queue = queue.Queue(self.QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="upload-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (piece := self._q.get()) is not None:
+            if self._error is None:
+                try:
+                    self.hasher.update(piece)
+                    self.fh.write(piece)
+                except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+                    self._error = exc
 
     def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
         if self.size > self.limit:
             raise PayloadTooLarge(self.too_large)
-        self.hasher.update(data)
-        self.fh.write(data)
+        if self._error is not None:
+            raise self._error
+        self._buf += data
+        if len(self._buf) >= self.buffering:
+            self._q.put(bytes(self._buf))
+            self._buf.clear()
 
     def close(self) -> None:
-        self.fh.close()
+        """Flush, stop the writer thread, close the file; raises a write error (disk full...)."""
+        if self._thread.is_alive():
+            if self._buf:
+                self._q.put(bytes(self._buf))
+                self._buf.clear()
+            self._q.put(None)
+            self._thread.join()
+            self.fh.close()
+        if self._error is not None:
+            raise self._error
 
 
 class _Multipart:
