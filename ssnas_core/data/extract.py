@@ -1,0 +1,259 @@
+"""Raw dataset -> cached feature directory with frozen backbones (METHOD.md sections 1-2).
+
+``build_features(raw, backbones, out_dir)`` runs every field of ``raw`` through its
+backbone in batches and writes one node per tap, named ``<field>.<backbone>.<tap>`` with
+``modality = <field>``, in float16 (maps max-pooled to 4 x 4). The result lives in
+``out_dir/<key>/`` where ``key = hash(dataset fingerprint, backbone specs + weight ids,
+extractor version)``:
+
+- a second call with the same inputs finds the finished directory and returns it;
+- an interrupted call (crash, or a callback that raises) leaves a partial directory whose
+  ``rows_done`` lets the next call continue where it stopped; the manifest only appears
+  once every row is written, so a partial directory is never read as features;
+- concurrent calls for the same key wait on a lock file instead of writing twice.
+
+``extract_one(samples, backbones)`` runs the same preprocessing and backbones on a few raw
+samples (for ``/predict``), with the models loaded once per process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..backbones import DEFAULT_BY_KIND, Backbone, BackboneError, BackboneSpec, cached_backbone
+from ..callbacks import Callback, ProgressEvent
+from .features import DATAFILE, MANIFEST, FeatureDataset, FeatureWriter, Manifest, NodeSpec
+from .raw import DataFormatError, RawDataset
+
+EXTRACTOR_VERSION = 1
+FP16_MAX = 65504.0
+FINGERPRINT_SAMPLES = 16
+
+
+def resolve_specs(fields: dict[str, str], backbones: dict[str, Any] | None
+                  ) -> dict[str, BackboneSpec]:
+    """field -> backbone spec: the given ones, the default of the field's kind for the rest.
+
+    A field mapped to ``None`` is left out. Unknown field names are an error.
+    """
+    backbones = dict(backbones or {})
+    unknown = sorted(set(backbones) - set(fields))
+    if unknown:
+        raise BackboneError(f"backbones given for unknown fields {unknown}; fields: {list(fields)}")
+    specs = {}
+    for name, kind in fields.items():
+        value = backbones.get(name, DEFAULT_BY_KIND[kind])
+        if value is not None:
+            specs[name] = BackboneSpec.parse(value)
+    if not specs:
+        raise BackboneError("no field left to extract")
+    return specs
+
+
+def load_backbones(specs: dict[str, BackboneSpec], fields: dict[str, str], device: str,
+                   example: dict[str, Any] | None = None) -> dict[str, Backbone]:
+    """field -> loaded backbone (cached per process); checks kinds; sizes identity from data."""
+    out = {}
+    for field, spec in specs.items():
+        if spec.name == "identity" and "dim" not in spec.options:
+            if example is None:
+                raise BackboneError(f"{field}: identity needs options.dim")
+            dim = int(np.asarray(example[field]).size)
+            spec = specs[field] = BackboneSpec(spec.name, spec.weights, spec.options | {"dim": dim})
+        bb = cached_backbone(spec, device)
+        if bb.kind != fields[field]:
+            raise BackboneError(f"field {field!r} is {fields[field]}, but backbone {bb.name} "
+                                f"takes {bb.kind} values")
+        out[field] = bb
+    return out
+
+
+def node_specs(backbones: dict[str, Backbone]) -> tuple[NodeSpec, ...]:
+    return tuple(NodeSpec(f"{field}.{bb.name}.{tap}", field, shape)
+                 for field, bb in backbones.items() for tap, shape in bb.taps)
+
+
+def _hash_value(h: Any, value: Any) -> None:
+    if isinstance(value, str):
+        h.update(value.encode("utf-8"))
+    elif isinstance(value, tuple):  # audio
+        h.update(np.ascontiguousarray(value[0], dtype=np.float32).tobytes())
+        h.update(str(value[1]).encode())
+    elif hasattr(value, "tobytes") and hasattr(value, "mode"):  # PIL image
+        h.update(f"{value.mode}{value.size}".encode())
+        h.update(value.tobytes())
+    else:
+        h.update(np.ascontiguousarray(value, dtype=np.float32).tobytes())
+
+
+def dataset_fingerprint(raw: RawDataset) -> str:
+    """sha256 of fields, labels, ids, split and the content of up to 16 spread-out samples."""
+    h = hashlib.sha256()
+    h.update(json.dumps([raw.fields, list(raw.label_names), raw.task]).encode())
+    h.update("\n".join(raw.ids).encode())
+    h.update(np.ascontiguousarray(raw.labels).tobytes())
+    h.update(np.ascontiguousarray(raw.split).tobytes())
+    n = len(raw)
+    for i in sorted(set(np.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLES)).astype(int).tolist())):
+        sample = raw.sample(i)
+        for field in raw.fields:
+            _hash_value(h, sample[field])
+    return h.hexdigest()[:24]
+
+
+def cache_key(fingerprint: str, backbones: dict[str, Backbone], specs: dict[str, BackboneSpec]
+              ) -> str:
+    parts = {f: [specs[f].to_json(), bb.describe()] for f, bb in backbones.items()}
+    blob = json.dumps([EXTRACTOR_VERSION, fingerprint, parts], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def run_batch(samples: list[dict[str, Any]], backbones: dict[str, Backbone],
+              ids: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Raw samples -> {node name: float32 array (B, *shape)}, clipped to the float16 range."""
+    out = {}
+    for field, bb in backbones.items():
+        items = []
+        for j, s in enumerate(samples):
+            try:
+                items.append(bb.preprocess(s[field]))
+            except (BackboneError, KeyError, ValueError, TypeError) as exc:
+                who = ids[j] if ids else j
+                raise DataFormatError(f"sample {who!r}, field {field!r}: {exc}") from exc
+        for tap, arr in bb.forward(bb.collate(items)).items():
+            out[f"{field}.{bb.name}.{tap}"] = np.clip(arr.numpy(), -FP16_MAX, FP16_MAX)
+    return out
+
+
+def extract_one(samples: list[dict[str, Any]], backbones: dict[str, Any],
+                device: str = "cpu") -> dict[str, np.ndarray]:
+    """Features of raw samples for prediction: {node: float32 (B, *shape)}.
+
+    ``backbones`` is ``manifest.info["backbones"]`` (field -> spec), so the nodes and the
+    preprocessing match the cache the model was trained on. Models stay loaded per process.
+    """
+    if not samples:
+        raise DataFormatError("no samples given")
+    specs = {f: BackboneSpec.parse(v) for f, v in backbones.items()}
+    missing = sorted({f for f in specs for s in samples if f not in s})
+    if missing:
+        raise DataFormatError(f"samples lack the fields {missing} (expected {sorted(specs)})")
+    loaded = {f: cached_backbone(s, device) for f, s in specs.items()}
+    return run_batch(samples, loaded)
+
+
+def _manifest(raw: RawDataset, backbones: dict[str, Backbone], specs: dict[str, BackboneSpec],
+              fingerprint: str, key: str) -> Manifest:
+    info = getattr(raw, "info", {}) or {}
+    report = raw.report.to_json() if getattr(raw, "report", None) is not None else {}
+    report["rejected"] = report.get("rejected", [])[:50]
+    return Manifest(
+        nodes=node_specs(backbones), label_names=tuple(raw.label_names), task=raw.task,
+        num_samples=len(raw),
+        info={"source_format": info.get("format", type(raw).__name__),
+              "source": info.get("source"), "dataset_fingerprint": fingerprint,
+              "cache_key": key, "extractor_version": EXTRACTOR_VERSION, "dtype": "float16",
+              "backbones": {f: s.to_json() for f, s in specs.items()},
+              "backbone_details": {f: bb.describe() for f, bb in backbones.items()},
+              "fields": dict(raw.fields), "load_report": report})
+
+
+class _Lock:
+    """An exclusive advisory lock file (released on close or process exit)."""
+
+    def __init__(self, path: Path):
+        self._f = open(path, "a+")
+        fcntl.flock(self._f, fcntl.LOCK_EX)
+
+    def __enter__(self) -> "_Lock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        fcntl.flock(self._f, fcntl.LOCK_UN)
+        self._f.close()
+
+
+def _open_writer(path: Path, manifest: Manifest) -> FeatureWriter:
+    """A writer on ``path``, resuming a partial file; a corrupt partial file is restarted."""
+    try:
+        return FeatureWriter(path, manifest)
+    except (OSError, KeyError):
+        shutil.rmtree(path, ignore_errors=True)
+        return FeatureWriter(path, manifest)
+
+
+def _batches(start: int, n: int, size: int) -> Iterator[tuple[int, int]]:
+    for lo in range(start, n, size):
+        yield lo, min(n, lo + size)
+
+
+def build_features(raw: RawDataset, backbones: dict[str, Any] | None, out_dir: str | os.PathLike,
+                   callback: Callback | None = None, batch_size: int = 32, device: str = "cpu",
+                   progress: bool = False) -> FeatureDataset:
+    """Extract (or reuse) the cached features of ``raw``; see the module docstring.
+
+    backbones: field -> spec (name or {"name", "weights", "options"}); None or a missing
+    field uses ``DEFAULT_BY_KIND``. callback gets ``ProgressEvent(stage="features")`` after
+    every batch and may raise to stop (the rows written so far are kept for resuming).
+    progress: show a tqdm bar on stderr. Returns the opened FeatureDataset.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(raw) == 0:
+        raise DataFormatError("the dataset has no samples")
+    specs = resolve_specs(raw.fields, backbones)
+    loaded = load_backbones(specs, raw.fields, device, example=raw.sample(0))
+    fingerprint = dataset_fingerprint(raw)
+    key = cache_key(fingerprint, loaded, specs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / key
+    with _Lock(out_dir / f".{key}.lock"):
+        if (path / MANIFEST).exists():
+            return FeatureDataset(path)
+        manifest = _manifest(raw, loaded, specs, fingerprint, key)
+        with _open_writer(path, manifest) as writer:
+            _fill(raw, loaded, writer, callback, batch_size, progress)
+        if not (path / MANIFEST).exists():
+            raise DataFormatError(f"{path}: extraction ended before every row was written")
+    return FeatureDataset(path)
+
+
+def _fill(raw: RawDataset, backbones: dict[str, Backbone], writer: FeatureWriter,
+          callback: Callback | None, batch_size: int, progress: bool) -> None:
+    n, start = len(raw), writer.rows_done
+    steps = -(-n // batch_size)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, initial=start, unit="sample", desc="features")
+    try:
+        for lo, hi in _batches(start, n, batch_size):
+            ids = raw.ids[lo:hi]
+            samples = [raw.sample(i) for i in range(lo, hi)]
+            with torch.inference_mode():
+                nodes = run_batch(samples, backbones, ids)
+            writer.write(lo, nodes, raw.labels[lo:hi], raw.split[lo:hi], ids)
+            if bar is not None:
+                bar.update(hi - lo)
+            if callback is not None:
+                callback(ProgressEvent("features", 0, 1, -(-hi // batch_size), steps,
+                                       {"rows_done": float(hi), "rows": float(n)}))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def feature_file(path: str | os.PathLike) -> Path:
+    """The HDF5 file of a feature directory (for size reports)."""
+    return Path(path) / DATAFILE
