@@ -1,20 +1,17 @@
-"""A job's dataset as node features: the uploaded feature folder itself, or features extracted
-once from a raw upload with frozen backbones and cached under ``work_dir/features``.
+"""A job's dataset as node features: the uploaded (and, for a zip, extracted) feature folder
+itself, or features extracted from a raw upload with frozen backbones.
 
-The cache key is (upload sha256, backbone choice), so every job on the same upload and backbones
-shares one extraction; a file lock keeps two workers on one machine (or one shared volume) from
-writing the same cache at once, and the extractor itself resumes a half-written cache.
+Extraction goes through ``ssnas_core.data.extract.build_features`` into ``work_dir/features``:
+it keys its cache by (dataset fingerprint, backbones + weights, extractor version), resumes a
+half-written cache and locks it against a second writer, so every job on the same upload and
+backbones shares one extraction (``work_dir`` on a shared volume shares it across workers).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ssnas_core.callbacks import Callback
 from ssnas_core.data.features import MANIFEST, FeatureDataset
@@ -44,25 +41,7 @@ def needs_extraction(info: DatasetInfo) -> bool:
     return info.format != "features"
 
 
-def cache_dir(work_dir: Path, info: DatasetInfo, backbones: dict[str, str] | None) -> Path:
-    """work_dir/features/<sha256 prefix>-<backbone choice hash>."""
-    choice = json.dumps(backbones or {}, sort_keys=True).encode()
-    return Path(work_dir) / "features" / f"{info.sha256[:24]}-{hashlib.sha256(choice).hexdigest()[:12]}"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock held for the duration of the block (released on process death)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def open_features(info: DatasetInfo, backbones: dict[str, str] | None, work_dir: Path,
+def open_features(info: DatasetInfo, backbones: dict[str, Any] | None, work_dir: Path,
                   device: str, callback: Callback) -> tuple[FeatureDataset, str]:
     """The job's FeatureDataset and the folder it lives in."""
     path = Path(info.path)
@@ -75,10 +54,7 @@ def open_features(info: DatasetInfo, backbones: dict[str, str] | None, work_dir:
     from ssnas_core.data.detect import open_raw
     from ssnas_core.data.extract import build_features
 
-    out = cache_dir(work_dir, info, backbones)
-    with file_lock(out.with_name(out.name + ".lock")):
-        if (out / MANIFEST).exists():
-            return FeatureDataset(out), str(out)
-        raw = open_raw(path)
-        features = build_features(raw, backbones, out, callback=callback, device=device)
+    raw = open_raw(path)
+    features = build_features(raw, backbones, Path(work_dir) / "features", callback=callback,
+                              device=device)
     return features, str(features.path)

@@ -104,7 +104,8 @@ class JobProgress:
 
     def __call__(self, event: ProgressEvent) -> None:
         self.last_event = time.monotonic()
-        self.check_stop()
+        if not event.end_of_epoch:  # a finished epoch is recorded (metrics + state) before stopping
+            self.check_stop()
         progress = self.overall(event)
         eta = self.eta(progress)
         now = time.monotonic()
