@@ -1,0 +1,218 @@
+"""One entry point per benchmark method: ``(features, r, seed, budget, workdir) -> record``.
+
+Every method sees the same labeled subset and dev subset for a given (r, seed)
+(``pipeline.split_indices``), the same features, the same finetuning budget and loop
+(``finetune.run_finetune``: selection on the dev subset of fraction r) and the same metrics;
+test is evaluated once, after selection. The self-supervised search and pretraining read no
+labels, so they are run once per seed (cached under ``workdir``) and reused for every r.
+
+A record: method, r, seed, metrics {"dev", "test"} (both thresholds for multi-label),
+wall_time_s (this run; for "ssl" plus ``shared_wall_s`` of the label-free stages it reuses),
+epochs, params (fusion + head), genotype (or the baseline's architecture), sample counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..config import RunConfig, from_dict
+from ..data.features import FeatureDataset
+from ..device import resolve_device
+from ..finetune import evaluate, run_finetune
+from ..metrics import evaluate_probs
+from ..model import FusionNet
+from ..pipeline import pretrain_stage, search_stage, split_indices
+from . import trivial
+from .late_fusion import late_fusion, unimodal
+from .mfas import MFASConfig, MFASNet, mfas_search
+from .random_arch import random_genotype
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every method may spend. ``run`` holds the engine's settings (space, SSL, search,
+    pretraining and finetuning epochs and batch sizes); label fraction, seed and search mode
+    are set per run. The supervised search uses ``supervised_batch`` (BM-NAS used 8)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    supervised_batch: int = 32
+    mfas: MFASConfig = field(default_factory=MFASConfig)
+    mlp_hidden: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Budget":
+        d = dict(d)
+        run = RunConfig.from_dict(d.pop("run", {}))
+        mfas = from_dict(MFASConfig, d.pop("mfas", {}))
+        return cls(run=run, mfas=mfas, **d)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+    def config(self, r: float, seed: int, mode: str = "ssl", **finetune: Any) -> RunConfig:
+        d = self.run.to_dict()
+        d["seed"] = seed
+        d["search"] = {**d["search"], "mode": mode}
+        if mode == "supervised":
+            d["search"]["batch_size"] = self.supervised_batch
+        d["finetune"] = {**d["finetune"], "label_fraction": r, **finetune}
+        return RunConfig.from_dict(d)
+
+
+def _params(module: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConfig) -> dict[str, Any]:
+    """Finetune ``fusion`` + head on the labeled subset, select on the dev subset, test once."""
+    device = resolve_device(cfg.device)
+    idx = split_indices(ds, cfg)
+    t0 = time.perf_counter()
+    model, ft = run_finetune(ds, fusion.to(device), cfg, device, labeled_idx=idx["labeled"],
+                             dev_idx=idx["dev_labeled"])
+    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device),
+               "test": evaluate(model, ds, idx["test"], device)}
+    return {"metrics": metrics, "params": _params(model), "fusion_params": _params(model.fusion),
+            "epochs": {"finetune_max": cfg.finetune.epochs, "finetune_ran": len(ft["history"]),
+                       "finetune_best": ft["best_epoch"]},
+            "labeled_samples": ft["labeled_samples"], "dev_samples": ft["dev_samples"],
+            "wall_time_s": time.perf_counter() - t0}
+
+
+def run_ssl(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    """Self-supervised search + contrastive pretraining (once per seed), finetuning at r."""
+    base = budget.config(1.0, seed, "ssl")  # the label-free stages do not depend on r
+    wd = Path(workdir) / f"ssl_seed{seed}"
+    genotype, sres = search_stage(ds, base, wd)
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    fusion, _ = pretrain_stage(ds, base, wd, genotype) if base.pretrain.epochs > 0 else (FusionNet(genotype), [])
+    stages = wd / "stages.json"
+    if not stages.exists():  # first use of this seed: record what the shared stages cost
+        stages.write_text(json.dumps({"search_s": sres["wall_time_s"], "pretrain_s": time.perf_counter() - t0}))
+    shared = json.loads(stages.read_text())
+    rec = finetune_and_score(ds, fusion, budget.config(r, seed, "ssl"))
+    rec["epochs"] |= {"search": base.search.epochs, "pretrain": base.pretrain.epochs,
+                      "search_best": sres["best_epoch"]}
+    return rec | {"genotype": genotype.to_json(), "shared_wall_s": shared["search_s"] + shared["pretrain_s"]}
+
+
+def run_bmnas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    """Supervised search on the labeled subset (genotype by dev-subset weighted F1), retrained from scratch."""
+    cfg = budget.config(r, seed, "supervised")
+    t0 = time.perf_counter()
+    genotype, sres = search_stage(ds, cfg, Path(workdir) / f"bmnas_r{r}_seed{seed}")
+    torch.manual_seed(seed)
+    rec = finetune_and_score(ds, FusionNet(genotype), cfg)
+    rec["epochs"] |= {"search": cfg.search.epochs, "search_best": sres["best_epoch"]}
+    return rec | {"genotype": genotype.to_json(), "wall_time_s": time.perf_counter() - t0}
+
+
+def run_random(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    """A seeded random genotype of the same space, finetuned like the searched ones."""
+    cfg = budget.config(r, seed, "supervised")
+    genotype = random_genotype(ds.node_specs, cfg.space, seed)
+    torch.manual_seed(seed)
+    return finetune_and_score(ds, FusionNet(genotype), cfg) | {"genotype": genotype.to_json()}
+
+
+def run_late_fusion(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    fusion = late_fusion(ds.node_specs, budget.mlp_hidden)
+    return finetune_and_score(ds, fusion, budget.config(r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
+
+
+def unimodal_runner(modality: str) -> Callable[..., dict[str, Any]]:
+    def run(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+        torch.manual_seed(seed)
+        fusion = unimodal(ds.node_specs, modality, budget.mlp_hidden)
+        return finetune_and_score(ds, fusion, budget.config(r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
+    return run
+
+
+def run_mfas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    """MFAS on the first two modalities; candidates trained briefly on the labeled subset and
+    scored on the dev subset; the best one retrained with the full finetuning budget."""
+    mods = ds.manifest.modalities
+    if len(mods) < 2:
+        raise ValueError(f"MFAS needs two modalities, the dataset has {mods}")
+    nodes_a, nodes_b = ([i for i, s in enumerate(ds.node_specs) if s.modality == m] for m in mods[:2])
+    dims = [s.shape[0] for s in ds.node_specs]
+    mc = budget.mfas
+    short = budget.config(r, seed, "supervised", epochs=mc.epochs, patience=mc.epochs)
+    device = resolve_device(short.device)
+    idx = split_indices(ds, short)
+    t0 = time.perf_counter()
+
+    def score(arch) -> float:
+        torch.manual_seed(seed)
+        net = MFASNet(arch, nodes_a, nodes_b, dims, mc.hidden)
+        _, info = run_finetune(ds, net.to(device), short, device,
+                               labeled_idx=idx["labeled"], dev_idx=idx["dev_labeled"])
+        return info["dev_weighted_f1"]
+
+    best, history = mfas_search(len(nodes_a), len(nodes_b), score, mc, seed)
+    search_s = time.perf_counter() - t0
+    torch.manual_seed(seed)
+    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.config(r, seed))
+    names = [[ds.node_specs[nodes_a[a]].name, ds.node_specs[nodes_b[b]].name, c] for a, b, c in best]
+    rec["epochs"] |= {"candidate": mc.epochs, "candidates": len(history)}
+    return rec | {"genotype": {"mfas": [list(t) for t in best], "nodes": names}, "search_history": history,
+                  "wall_time_s": time.perf_counter() - t0, "search_s": search_s}
+
+
+def _trivial(name: str):
+    def run(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+        cfg = budget.config(r, seed)
+        idx = split_indices(ds, cfg)
+        task, k_labels, labeled = ds.manifest.task, ds.manifest.num_labels, ds.labels[idx["labeled"]]
+        extra: dict[str, Any] = {}
+
+        def probs(n: int) -> np.ndarray:
+            if name == "trivial_all":
+                return trivial.all_positive(n, k_labels)
+            if name == "trivial_majority":
+                return trivial.majority(labeled, n, k_labels)
+            p, extra["k"] = trivial.top_k(labeled, n)
+            return p
+
+        metrics = {s: evaluate_probs(task, ds.labels[idx[key]], probs(len(idx[key])))
+                   for s, key in (("dev", "dev_labeled"), ("test", "test"))}
+        return {"metrics": metrics, "params": 0, "epochs": {}, "wall_time_s": 0.0, "genotype": {name: extra},
+                "labeled_samples": int(len(idx["labeled"])), "dev_samples": int(len(idx["dev_labeled"]))}
+    return run
+
+
+def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
+    """Every method that applies to ``ds``, in table order."""
+    out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "bmnas": run_bmnas}
+    if len(ds.manifest.modalities) >= 2:
+        out["mfas"] = run_mfas
+    out |= {"random": run_random, "late_fusion": run_late_fusion}
+    out |= {f"unimodal_{m}": unimodal_runner(m) for m in ds.manifest.modalities}
+    trivials = ("trivial_all", "trivial_topk") if ds.manifest.task == "multilabel" else ("trivial_majority",)
+    return out | {t: _trivial(t) for t in trivials}
+
+
+def run_method(method: str, ds: FeatureDataset, r: float, seed: int, budget: Budget,
+               workdir: str | Path) -> dict[str, Any]:
+    """Run one (method, r, seed) and return its record."""
+    methods = methods_for(ds)
+    if method not in methods:
+        raise ValueError(f"unknown method {method!r} for this dataset; known: {list(methods)}")
+    t0 = time.perf_counter()
+    rec = methods[method](ds, r, seed, budget, Path(workdir))
+    return {"method": method, "r": r, "seed": seed, **rec,
+            "wall_time_s": rec.get("wall_time_s") or time.perf_counter() - t0}

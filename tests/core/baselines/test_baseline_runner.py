@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+from factories import make_features
+
+from ssnas_core.baselines.runner import Budget, methods_for, run_method
+from ssnas_core.pipeline import split_indices
+
+TINY = {"run": {"space": {"C": 8, "L": 4}, "search": {"epochs": 1, "batch_size": 32},
+                "pretrain": {"epochs": 1, "batch_size": 32},
+                "finetune": {"epochs": 2, "batch_size": 16, "min_dev_samples": 24}},
+        "supervised_batch": 16, "mfas": {"depth": 2, "k": 2, "iterations": 1, "epochs": 1, "hidden": 8},
+        "mlp_hidden": 16}
+
+
+def test_budget_round_trip_and_per_run_config():
+    b = Budget.from_dict(TINY)
+    assert Budget.from_dict(b.to_dict()) == b and b.digest() == Budget.from_dict(TINY).digest()
+    cfg = b.config(0.05, 7, "supervised")
+    got = (cfg.finetune.label_fraction, cfg.seed, cfg.search.mode, cfg.search.batch_size)
+    assert got == (0.05, 7, "supervised", 16)
+    with pytest.raises(ValueError):
+        Budget.from_dict({**TINY, "mfas": {"depth": 0}})
+
+
+def test_every_method_runs_on_the_same_labeled_subset(tiny_features, tmp_path):
+    b = Budget.from_dict(TINY)
+    recs = {m: run_method(m, tiny_features, 0.3, 1, b, tmp_path) for m in methods_for(tiny_features)}
+    assert set(recs) >= {"ssl", "bmnas", "mfas", "random", "late_fusion", "unimodal_image", "unimodal_text",
+                         "trivial_all", "trivial_topk"}
+    expected = split_indices(tiny_features, b.config(0.3, 1))
+    for m, rec in recs.items():
+        assert rec["labeled_samples"] == len(expected["labeled"]), m
+        assert rec["dev_samples"] == len(expected["dev_labeled"]), m
+        assert {"weighted_f1@0.5", "weighted_f1@0.3", "micro_f1@0.5", "macro_f1@0.5"} <= set(rec["metrics"]["test"])
+        assert rec["wall_time_s"] >= 0 and "genotype" in rec
+    assert recs["trivial_all"]["metrics"]["test"]["weighted_f1@0.5"] > 0.3  # over-prediction pays
+    assert recs["mfas"]["epochs"]["candidates"] >= 2
+    json.dumps(recs)  # every record is JSON
+
+
+def test_ssl_stages_run_once_per_seed_and_serve_every_r(tiny_features, tmp_path):
+    b = Budget.from_dict(TINY)
+    a = run_method("ssl", tiny_features, 0.1, 0, b, tmp_path)
+    result = tmp_path / "ssl_seed0" / "search_result.json"
+    stamp = result.stat().st_mtime_ns
+    c = run_method("ssl", tiny_features, 1.0, 0, b, tmp_path)
+    assert result.stat().st_mtime_ns == stamp  # reused, not searched again
+    assert a["genotype"] == c["genotype"] and c["labeled_samples"] > a["labeled_samples"]
+    assert a["shared_wall_s"] == c["shared_wall_s"] > 0
+
+
+def test_multiclass_gets_the_majority_predictor(tmp_path):
+    ds = make_features(tmp_path / "mc", n=200, task="multiclass")
+    methods = methods_for(ds)
+    assert "trivial_majority" in methods and "trivial_topk" not in methods
+    rec = run_method("trivial_majority", ds, 0.5, 0, Budget.from_dict(TINY), tmp_path)
+    counts = np.bincount(ds.labels[ds.split == 2], minlength=4)
+    assert rec["metrics"]["test"]["accuracy"] <= counts.max() / counts.sum() + 1e-9
+    assert set(rec["metrics"]["test"]) == {"accuracy", "macro_f1", "weighted_f1"}
