@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -76,15 +77,17 @@ def main() -> None:
     idx = split_indices(ds, cfg)
     epochs = []
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = run_search(ds, cfg, torch.device("cpu"), train_idx=idx["train"], val_idx=idx["dev"],
                          callback=lambda ev: ev.end_of_epoch and epochs.append(ev.metrics))
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load = os.getloadavg()
     size = sum(f.stat().st_size for f in ds.path.iterdir())
     out = {
         "samples": args.samples, "train": int(len(idx["train"])), "dev": int(len(idx["dev"])),
         "epochs": args.epochs, "batch_size": args.batch_size, "threads": args.threads,
         "epoch_time_s": [round(e["epoch_time_s"], 2) for e in epochs], "total_time_s": round(total, 2),
+        "process_cpu_s": round(cpu, 1), "loadavg_1_5_15_after": [round(v, 2) for v in load],
         "peak_rss_anon_mb": round(mem.peak.get("RssAnon", 0) / 2**20, 1),
         "peak_rss_file_mb": round(mem.peak.get("RssFile", 0) / 2**20, 1),
         "peak_rss_mb": round(mem.peak.get("VmRSS", 0) / 2**20, 1),
