@@ -67,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--finetune-batch", type=int, default=32)
     g.add_argument("--patience", type=int, default=5)
     g.add_argument("--mlp-hidden", type=int, default=256)
+    g.add_argument("--min-steps", type=int, default=0,
+                   help="label-driven epochs multiplied per r so finetuning makes at least this many steps")
     g.add_argument("--mfas", default="depth=2,k=6,iterations=2,epochs=3,hidden=64",
                    help="MFAS sizes as key=value pairs (see MFASConfig)")
     return ap.parse_args(argv)
@@ -83,7 +85,7 @@ def budget_from(args) -> Budget:
                         "patience": args.patience},
            "device": args.device}
     return Budget.from_dict({"run": run, "supervised_batch": args.supervised_batch, "mfas": mfas,
-                             "mlp_hidden": args.mlp_hidden})
+                             "mlp_hidden": args.mlp_hidden, "min_steps": args.min_steps})
 
 
 def resolve_dataset(args) -> tuple[str, FeatureDataset]:
@@ -176,7 +178,8 @@ def describe_epochs(b: Budget) -> str:
     return (f"space C={r.space.C} L={r.space.L}; search {r.search.epochs} (ssl batch {r.search.batch_size}, "
             f"supervised batch {b.supervised_batch}{cap}); pretrain {r.pretrain.epochs}; finetune <= "
             f"{r.finetune.epochs} (batch {r.finetune.batch_size}, patience {r.finetune.patience}); MFAS depth "
-            f"{m.depth}, K={m.k}, E={m.iterations}, {m.epochs} epochs/candidate, hidden {m.hidden}")
+            f"{m.depth}, K={m.k}, E={m.iterations}, {m.epochs} epochs/candidate, hidden {m.hidden}; "
+            f"label-driven epochs x factor(r) for >= {b.min_steps} finetuning steps (each run's epoch_factor)")
 
 
 def run_grid(doc: dict, ds: FeatureDataset, budget: Budget, methods: list[str], fractions: list[float],

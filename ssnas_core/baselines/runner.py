@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,19 @@ from .random_arch import random_genotype
 class Budget:
     """What every method may spend. ``run`` holds the engine's settings (space, SSL, search,
     pretraining and finetuning epochs and batch sizes); label fraction, seed and search mode
-    are set per run. The supervised search uses ``supervised_batch`` (BM-NAS used 8)."""
+    are set per run. The supervised search uses ``supervised_batch`` (BM-NAS used 8).
+
+    ``min_steps`` (ours; 0 = off): at a small r an epoch is a handful of batches, so the
+    label-driven loops (finetuning with its patience, MFAS candidates, the supervised
+    search) get their epochs multiplied by one factor per r such that finetuning makes at
+    least ``min_steps`` gradient steps. It depends on r only, so every method gets the same.
+    """
 
     run: RunConfig = field(default_factory=RunConfig)
     supervised_batch: int = 32
     mfas: MFASConfig = field(default_factory=MFASConfig)
     mlp_hidden: int = 256
+    min_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -61,14 +69,31 @@ class Budget:
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
-    def config(self, r: float, seed: int, mode: str = "ssl", **finetune: Any) -> RunConfig:
-        d = self.run.to_dict()
+    def epoch_factor(self, n_labeled: int | None) -> int:
+        """How many times the label-driven epochs are repeated for ``n_labeled`` samples."""
+        fc = self.run.finetune
+        if not self.min_steps or not n_labeled:
+            return 1
+        steps = n_labeled // fc.batch_size if n_labeled > fc.batch_size else 1
+        return max(1, math.ceil(self.min_steps / (steps * fc.epochs)))
+
+    def config(self, r: float, seed: int, mode: str = "ssl", n_labeled: int | None = None,
+               **finetune: Any) -> RunConfig:
+        """The run's config; ``finetune`` overrides finetuning fields (before the epoch factor)."""
+        d, k = self.run.to_dict(), self.epoch_factor(n_labeled)
         d["seed"] = seed
         d["search"] = {**d["search"], "mode": mode}
         if mode == "supervised":
-            d["search"]["batch_size"] = self.supervised_batch
-        d["finetune"] = {**d["finetune"], "label_fraction": r, **finetune}
+            d["search"] |= {"batch_size": self.supervised_batch, "epochs": min(1000, d["search"]["epochs"] * k)}
+        ft = {**d["finetune"], "label_fraction": r, **finetune}
+        ft |= {"epochs": min(1000, ft["epochs"] * k), "patience": ft["patience"] * k}
+        d["finetune"] = ft
         return RunConfig.from_dict(d)
+
+    def run_config(self, ds: FeatureDataset, r: float, seed: int, mode: str = "ssl", **finetune: Any) -> RunConfig:
+        """``config`` with the epoch factor of this dataset's labeled subset at (r, seed)."""
+        n = len(split_indices(ds, self.config(r, seed, mode))["labeled"])
+        return self.config(r, seed, mode, n, **finetune)
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -103,7 +128,7 @@ def run_ssl(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     if not stages.exists():  # first use of this seed: record what the shared stages cost
         stages.write_text(json.dumps({"search_s": sres["wall_time_s"], "pretrain_s": time.perf_counter() - t0}))
     shared = json.loads(stages.read_text())
-    rec = finetune_and_score(ds, fusion, budget.config(r, seed, "ssl"))
+    rec = finetune_and_score(ds, fusion, budget.run_config(ds, r, seed, "ssl"))
     rec["epochs"] |= {"search": base.search.epochs, "pretrain": base.pretrain.epochs,
                       "search_best": sres["best_epoch"]}
     return rec | {"genotype": genotype.to_json(), "shared_wall_s": shared["search_s"] + shared["pretrain_s"]}
@@ -111,7 +136,7 @@ def run_ssl(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
 
 def run_bmnas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     """Supervised search on the labeled subset (genotype by dev-subset weighted F1), retrained from scratch."""
-    cfg = budget.config(r, seed, "supervised")
+    cfg = budget.run_config(ds, r, seed, "supervised")
     t0 = time.perf_counter()
     genotype, sres = search_stage(ds, cfg, Path(workdir) / f"bmnas_r{r}_seed{seed}")
     torch.manual_seed(seed)
@@ -122,7 +147,7 @@ def run_bmnas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
 
 def run_random(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     """A seeded random genotype of the same space, finetuned like the searched ones."""
-    cfg = budget.config(r, seed, "supervised")
+    cfg = budget.run_config(ds, r, seed, "supervised")
     genotype = random_genotype(ds.node_specs, cfg.space, seed)
     torch.manual_seed(seed)
     return finetune_and_score(ds, FusionNet(genotype), cfg) | {"genotype": genotype.to_json()}
@@ -131,14 +156,15 @@ def run_random(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
 def run_late_fusion(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     torch.manual_seed(seed)
     fusion = late_fusion(ds.node_specs, budget.mlp_hidden)
-    return finetune_and_score(ds, fusion, budget.config(r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
+    return finetune_and_score(ds, fusion, budget.run_config(ds, r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
 
 
 def unimodal_runner(modality: str) -> Callable[..., dict[str, Any]]:
     def run(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
         torch.manual_seed(seed)
         fusion = unimodal(ds.node_specs, modality, budget.mlp_hidden)
-        return finetune_and_score(ds, fusion, budget.config(r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
+        rec = finetune_and_score(ds, fusion, budget.run_config(ds, r, seed))
+        return rec | {"genotype": fusion.describe(ds.node_specs)}
     return run
 
 
@@ -151,7 +177,7 @@ def run_mfas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     nodes_a, nodes_b = ([i for i, s in enumerate(ds.node_specs) if s.modality == m] for m in mods[:2])
     dims = [s.shape[0] for s in ds.node_specs]
     mc = budget.mfas
-    short = budget.config(r, seed, "supervised", epochs=mc.epochs, patience=mc.epochs)
+    short = budget.run_config(ds, r, seed, "supervised", epochs=mc.epochs, patience=mc.epochs)
     device = resolve_device(short.device)
     idx = split_indices(ds, short)
     t0 = time.perf_counter()
@@ -166,9 +192,9 @@ def run_mfas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     best, history = mfas_search(len(nodes_a), len(nodes_b), score, mc, seed)
     search_s = time.perf_counter() - t0
     torch.manual_seed(seed)
-    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.config(r, seed))
+    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.run_config(ds, r, seed))
     names = [[ds.node_specs[nodes_a[a]].name, ds.node_specs[nodes_b[b]].name, c] for a, b, c in best]
-    rec["epochs"] |= {"candidate": mc.epochs, "candidates": len(history)}
+    rec["epochs"] |= {"candidate": short.finetune.epochs, "candidates": len(history)}
     return rec | {"genotype": {"mfas": [list(t) for t in best], "nodes": names}, "search_history": history,
                   "wall_time_s": time.perf_counter() - t0, "search_s": search_s}
 
@@ -214,5 +240,5 @@ def run_method(method: str, ds: FeatureDataset, r: float, seed: int, budget: Bud
         raise ValueError(f"unknown method {method!r} for this dataset; known: {list(methods)}")
     t0 = time.perf_counter()
     rec = methods[method](ds, r, seed, budget, Path(workdir))
-    return {"method": method, "r": r, "seed": seed, **rec,
+    return {"method": method, "r": r, "seed": seed, **rec, "epoch_factor": budget.epoch_factor(rec["labeled_samples"]),
             "wall_time_s": rec.get("wall_time_s") or time.perf_counter() - t0}

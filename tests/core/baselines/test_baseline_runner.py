@@ -24,6 +24,17 @@ def test_budget_round_trip_and_per_run_config():
         Budget.from_dict({**TINY, "mfas": {"depth": 0}})
 
 
+def test_min_steps_scales_label_driven_epochs_by_r_only():
+    b = Budget.from_dict({**TINY, "min_steps": 20})  # finetune: 2 epochs, batch 16
+    assert b.epoch_factor(10) == 10 and b.epoch_factor(160) == 1 and b.epoch_factor(48) == 4
+    cfg = b.config(0.05, 0, "supervised", n_labeled=10)
+    assert (cfg.finetune.epochs, cfg.finetune.patience, cfg.search.epochs) == (20, 50, 10)
+    short = b.config(0.05, 0, "supervised", n_labeled=10, epochs=1, patience=1)  # MFAS candidates
+    assert (short.finetune.epochs, short.finetune.patience) == (10, 10)
+    assert b.config(0.05, 0, "ssl", n_labeled=10).search.epochs == 1  # the label-free search is not scaled
+    assert Budget.from_dict(TINY).config(0.05, 0, n_labeled=10).finetune.epochs == 2  # off by default
+
+
 def test_every_method_runs_on_the_same_labeled_subset(tiny_features, tmp_path):
     b = Budget.from_dict(TINY)
     recs = {m: run_method(m, tiny_features, 0.3, 1, b, tmp_path) for m in methods_for(tiny_features)}
