@@ -34,6 +34,7 @@ from ssnas_core.config import ConfigError, RunConfig
 
 from .celery_app import TASK_NAME, app
 from .datasets import DatasetInfo, DatasetUnavailable, needs_extraction, open_features
+from .gpus import GpuLease, lease_first_free, visible_gpu_ids
 from .progress import Heartbeat, JobProgress, LostOwnership, beat
 from .settings import get_worker_settings
 from .state import WorkdirSync, restore_workdir
@@ -116,7 +117,7 @@ def execute(job_id: str) -> dict[str, Any]:
 
 def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) -> str:
     """The body of one attempt; maps every outcome to a terminal status (or none when lost)."""
-    sync = None
+    sync, lease = None, None
     try:
         with session_scope() as s:
             restored = restore_workdir(s, c.job_id, workdir)
@@ -126,7 +127,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         progress.on_epoch_end = sync
         if c.dataset is None:
             raise DatasetUnavailable("the job's dataset was deleted")
-        device = prepare_torch(cfg)
+        device, lease = prepare_torch(cfg)
         features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
                                         device, progress)
         if needs_extraction(c.dataset):
@@ -146,6 +147,9 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     except Exception as exc:
         log.exception("job failed", extra={"job_id": c.job_id})
         return finish(c, FAILED, error=describe(exc), sync=sync, detail=traceback.format_exc())
+    finally:
+        if lease is not None:
+            lease.release()
 
 
 def describe(exc: BaseException) -> str:
@@ -155,8 +159,12 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def prepare_torch(cfg: RunConfig) -> str:
-    """Threads and device inside the task (CUDA is first touched here, after any fork)."""
+def prepare_torch(cfg: RunConfig) -> tuple[str, GpuLease | None]:
+    """Threads and device inside the task (CUDA is first touched here, after any fork).
+
+    With several GPUs visible and a job on plain "cuda"/"auto", the job leases a free GPU and
+    makes it the current device; ``cfg.device`` stays as it is, so a resumed job's state matches.
+    """
     import torch
 
     from ssnas_core.device import resolve_device
@@ -164,7 +172,12 @@ def prepare_torch(cfg: RunConfig) -> str:
     threads = cfg.num_threads or get_worker_settings().worker_threads
     if threads:
         torch.set_num_threads(threads)
-    return str(resolve_device(cfg.device))
+    device, lease = resolve_device(cfg.device), None
+    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        lease = lease_first_free(visible_gpu_ids(), Path(get_settings().work_dir) / "gpu-locks")
+        if lease is not None:
+            torch.cuda.set_device(lease.index)
+    return str(device), lease
 
 
 def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
