@@ -46,9 +46,11 @@ def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{kind}-weights", metavar="PATH", help=f"weights for the {kind} backbone")
     p.add_argument("--backbone", action="append", default=[], metavar="FIELD=SPEC",
                    help="backbone of one field: a name, a JSON spec, or none")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--parallel", choices=["auto", "fields", "ops"], default="auto",
+                   help="fields: one thread per field side by side; ops: torch's own threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -143,7 +145,8 @@ def _extract(raw: Any, args: argparse.Namespace, defaults: dict[str, Any]) -> di
     batches = []
     start = time.perf_counter()
     fd = build_features(raw, backbones, args.out, callback=batches.append,
-                        batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                        batch_size=args.batch_size, device=args.device, progress=not args.quiet,
+                        parallel={"auto": None, "fields": True, "ops": False}[args.parallel])
     seconds = time.perf_counter() - start
     size = sum(f.stat().st_size for f in fd.path.iterdir() if f.is_file())
     return {"features": str(fd.path), "cached": not batches, "seconds": round(seconds, 2),
