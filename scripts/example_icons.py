@@ -4,10 +4,10 @@ Each icon is one sample: its glyph rendered from the webfont (image), its name a
 (text), and the Font Awesome categories it belongs to (labels; an icon is in 1-9 categories).
 Written as a *generic archive* (``manifest.jsonl`` + ``schema.json`` + PNG files in one zip) that
 ``POST /datasets`` accepts. Source: the ``fontawesomefree`` wheel (Font Awesome Free 6.x: icons
-CC BY 4.0, fonts SIL OFL 1.1, metadata MIT; see its LICENSE.txt), installed by
-``pip install fontawesomefree`` when missing.
+CC BY 4.0, fonts SIL OFL 1.1, metadata MIT; see its LICENSE.txt), a dev extra of the project
+(``bash scripts/setup.sh`` installs it).
 
-    python scripts/example_icons.py --out icons.zip [--categories 12] [--size 64]
+    python scripts/example_icons.py --out icons.zip [--categories 10] [--max-icons 600] [--size 64]
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import argparse
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -26,21 +24,20 @@ PACKAGE = "fontawesomefree==6.6.0"
 FONTS = {"solid": "fa-solid-900.ttf", "regular": "fa-regular-400.ttf", "brands": "fa-brands-400.ttf"}
 
 
-def fa_root(install: bool = True) -> Path:
-    """The Font Awesome Free package folder inside the installed wheel (installing it if asked)."""
+def fa_root() -> Path:
+    """The Font Awesome Free package folder inside the installed ``fontawesomefree`` wheel."""
     try:
         import fontawesomefree
-    except ImportError:
-        if not install:
-            raise
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", PACKAGE])
-        import fontawesomefree
+    except ImportError as exc:
+        raise SystemExit(f"the example dataset needs the pip package {PACKAGE!r}: run "
+                         "`bash scripts/setup.sh` (or `pip install fontawesomefree`)") from exc
     return (Path(fontawesomefree.__file__).parent / "static" / "fontawesomefree" / "js-packages"
             / "@fortawesome" / "fontawesome-free")
 
 
-def load_icons(root: Path, num_categories: int) -> tuple[list[dict], list[str]]:
-    """Icons in at least one of the ``num_categories`` largest categories, with their labels."""
+def load_icons(root: Path, num_categories: int, max_icons: int | None = None) -> tuple[list[dict], list[str]]:
+    """Icons in at least one of the ``num_categories`` largest categories, with their labels
+    (at most ``max_icons``, a stable selection by name hash)."""
     import yaml
 
     cats = yaml.safe_load((root / "metadata" / "categories.yml").read_text())
@@ -61,6 +58,9 @@ def load_icons(root: Path, num_categories: int) -> tuple[list[dict], list[str]]:
         terms = [t for t in (meta.get("search") or {}).get("terms", []) if isinstance(t, str)]
         rows.append({"id": name, "labels": labels, "style": style, "unicode": meta["unicode"],
                      "text": f"{meta.get('label', name)}. " + ", ".join(terms)})
+    if max_icons is not None and len(rows) > max_icons:
+        rows = sorted(sorted(rows, key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest())[:max_icons],
+                      key=lambda r: r["id"])
     return rows, keep
 
 
@@ -86,10 +86,10 @@ def split_of(name: str) -> str:
     return "train" if h < 70 else ("dev" if h < 80 else "test")
 
 
-def build(out: Path, num_categories: int = 12, size: int = 64) -> dict:
+def build(out: Path, num_categories: int = 10, size: int = 64, max_icons: int | None = 600) -> dict:
     """Write the zip; returns a summary (samples, label names, split counts)."""
     root = fa_root()
-    rows, labels = load_icons(root, num_categories)
+    rows, labels = load_icons(root, num_categories, max_icons)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     splits: Counter = Counter()
@@ -109,21 +109,14 @@ def build(out: Path, num_categories: int = 12, size: int = 64) -> dict:
     return {"path": str(out), "samples": len(rows), "labels": labels, "splits": dict(splits)}
 
 
-def sample(name: str, size: int = 64) -> dict:
-    """One icon as raw inputs for /predict: {"glyph": PNG bytes, "terms": text, "labels": [...]}."""
-    root = fa_root()
-    rows, _ = load_icons(root, 10_000)
-    r = next(r for r in rows if r["id"] == name)
-    return {"glyph": render(root, r["style"], r["unicode"], size), "terms": r["text"], "labels": r["labels"]}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--categories", type=int, default=12)
+    p.add_argument("--categories", type=int, default=10)
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--max-icons", type=int, default=600)
     a = p.parse_args(argv)
-    print(json.dumps(build(a.out, a.categories, a.size), indent=1))
+    print(json.dumps(build(a.out, a.categories, a.size, a.max_icons), indent=1))
     return 0
 
 

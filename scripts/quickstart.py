@@ -32,10 +32,10 @@ import example_icons  # noqa: E402
 
 
 def job_body(dataset_id: str, search_epochs: int) -> dict:
-    """A short self-supervised search: BM-NAS space at C=64, L=16, 10% of train labels."""
+    """A short self-supervised search: BM-NAS space at C=64, L=16, 20% of train labels."""
     return {"dataset_id": dataset_id, "method": "ssl", "device": "auto", "seed": 0,
-            "label_fraction": 0.2, "search_epochs": search_epochs, "pretrain_epochs": 3,
-            "finetune_epochs": 20,
+            "label_fraction": 0.2, "search_epochs": search_epochs, "pretrain_epochs": 2,
+            "finetune_epochs": 12,
             "run": {"space": {"C": 64, "L": 16}, "search": {"batch_size": 64},
                     "pretrain": {"batch_size": 64}, "finetune": {"batch_size": 32}}}
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--url", help="use a running service instead of starting ssnas serve")
     p.add_argument("--key", help="API key for --url")
-    p.add_argument("--search-epochs", type=int, default=4)
+    p.add_argument("--search-epochs", type=int, default=3)
     p.add_argument("--keep-running", action="store_true", help="leave ssnas serve running at the end")
     a = p.parse_args(argv)
     data_dir = a.data_dir.resolve()

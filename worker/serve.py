@@ -146,5 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """Console script ``ssnas``: ``ssnas serve [options]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "serve":
+        print("usage: ssnas serve [--data-dir DIR] [--host H] [--port P] [--workers N] ...\n"
+              "       (ssnas serve --help for all options)", file=sys.stderr)
+        return 2
+    return main(argv[1:])
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
