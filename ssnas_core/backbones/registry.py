@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
@@ -95,9 +96,17 @@ def _cached(spec_key: str, device: str) -> Backbone:
     return get_backbone(spec["name"], spec["weights"], device, **spec["options"])
 
 
+_LOCK = threading.Lock()
+
+
 def cached_backbone(spec: "str | dict | BackboneSpec", device: str = "cpu") -> Backbone:
-    """The same Backbone object for the same spec and device within this process."""
-    return _cached(BackboneSpec.parse(spec).key(), str(device))
+    """The same Backbone object for the same spec and device within this process.
+
+    Thread-safe: concurrent callers (e.g. API request threads) load a model once.
+    """
+    key = BackboneSpec.parse(spec).key()
+    with _LOCK:
+        return _cached(key, str(device))
 
 
 def clear_backbone_cache() -> None:

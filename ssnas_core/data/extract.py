@@ -36,7 +36,7 @@ from ..callbacks import Callback, ProgressEvent
 from .features import MANIFEST, FeatureDataset, FeatureWriter, Manifest, NodeSpec
 from .raw import DataFormatError, RawDataset
 
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 1  # bump when preprocessing or a backbone's computation changes
 FP16_MAX = 65504.0
 FINGERPRINT_SAMPLES = 16
 
