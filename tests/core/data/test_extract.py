@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ssnas_core.backbones import BackboneError
@@ -53,7 +54,9 @@ def test_tiny_raw_is_a_raw_dataset():
 def test_round_trip_matches_extract_one(tmp_path):
     raw = TinyRaw()
     events = []
+    threads = torch.get_num_threads()
     fd = build_features(raw, BACKBONES, tmp_path, callback=events.append, batch_size=4)
+    assert torch.get_num_threads() == threads  # field-parallel mode restores the thread count
     names = [n.name for n in fd.node_specs]
     assert names == ["poster.efficientnet_lite0.s6", "poster.efficientnet_lite0.head",
                      "plot.minilm.l2", "plot.minilm.l4", "plot.minilm.l6",
