@@ -25,8 +25,10 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=s.db_pool_size, max_overflow=s.db_pool_size * 2,
-                         pool_pre_ping=True)
+    # overflow above the route threadpool (40 threads by default), so threads never queue for
+    # connections held by each other; idle overflow connections are closed again
+    return create_engine(url, pool_size=s.db_pool_size, max_overflow=max(40, s.db_pool_size * 2),
+                         pool_pre_ping=True, pool_timeout=10)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

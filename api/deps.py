@@ -1,41 +1,72 @@
-"""Annotated dependencies: a session per request and the caller's owner id."""
+"""Annotated dependencies: a database runner per request and the caller's owner id.
+
+Why a runner instead of a request-scoped Session: FastAPI validates the response of a sync
+route on the same threadpool that runs routes, after the route returns. A session held until
+then keeps a pooled connection while the request waits for a thread, and under load (200
+pollers) every thread ends up waiting for a connection held by a request waiting for a
+thread. ``await db.run(fn, ...)`` runs ``fn(session, ...)`` in a worker thread with its own
+session and closes it before the thread is released, so a thread never waits for a
+connection (the pool allows more connections than there are threads).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from .auth import owner_for_key
+from .auth import hash_key, owner_cache, owner_for_key
 from .db import SessionLocal
 from .errors import Unauthorized
 from .settings import Settings, get_settings
 
-
-def get_db() -> Iterator[Session]:
-    """One session (unit of work) per request; routes commit through services."""
-    session = SessionLocal()
-    try:
-        yield session
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+T = TypeVar("T")
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+class Db:
+    """Runs one unit of work in a worker thread with a fresh session."""
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await run_in_threadpool(self.call, fn, *args)
+
+    @staticmethod
+    def call(fn: Callable[..., T], *args: Any) -> T:
+        with SessionLocal() as session:
+            return fn(session, *args)
 
 
-def get_owner(request: Request, session: SessionDep, settings: SettingsDep) -> str:
+_DB = Db()
+
+
+async def get_db() -> Db:
+    return _DB
+
+
+async def settings_dep() -> Settings:
+    return get_settings()
+
+
+DbDep = Annotated[Db, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+
+
+def _lookup_owner(session: Session, key: str, cache_s: float) -> str | None:
+    return owner_for_key(session, key, cache_s)
+
+
+async def get_owner(request: Request, settings: SettingsDep) -> str:
     """The owner id of the ``Authorization: Bearer <key>`` header, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
         raise Unauthorized()
-    owner = owner_for_key(session, key.strip(), settings.auth_cache_s)
+    owner = owner_cache.get(hash_key(key), settings.auth_cache_s) if settings.auth_cache_s else None
+    if owner is None:
+        owner = await _DB.run(_lookup_owner, key, settings.auth_cache_s)
     if owner is None:
         raise Unauthorized("invalid or revoked API key")
     request.state.owner_id = owner

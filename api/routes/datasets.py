@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from ..deps import OwnerDep, SessionDep, SettingsDep
+from ..deps import DbDep, OwnerDep, SettingsDep
 from ..schemas import DatasetList, DatasetOut
 from ..services import datasets as svc
 
@@ -32,29 +32,27 @@ ERRORS = {413: {"description": "larger than the upload limit or the owner's stor
 
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
              responses=ERRORS)
-async def upload_dataset(request: Request, session: SessionDep, owner: OwnerDep,
+async def upload_dataset(request: Request, db: DbDep, owner: OwnerDep,
                          settings: SettingsDep) -> DatasetOut:
     """Upload a dataset (MM-IMDB HDF5, MM-IMDB raw zip, generic zip, zipped feature folder)."""
-    row = await svc.create_dataset(request, session, owner, settings)
-    return DatasetOut.model_validate(row)
+    return await svc.create_dataset(request, db, owner, settings)
 
 
 @router.get("", response_model=DatasetList)
-def list_datasets(session: SessionDep, owner: OwnerDep) -> DatasetList:
+async def list_datasets(db: DbDep, owner: OwnerDep) -> DatasetList:
     """List your datasets, newest first."""
-    return DatasetList(items=[DatasetOut.model_validate(d)
-                              for d in svc.list_datasets(session, owner)])
+    return await db.run(svc.list_datasets, owner)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> DatasetOut:
+async def get_dataset(dataset_id: str, db: DbDep, owner: OwnerDep) -> DatasetOut:
     """One dataset with its summary."""
-    return DatasetOut.model_validate(svc.get_dataset(session, owner, dataset_id))
+    return await db.run(svc.read_dataset, owner, dataset_id)
 
 
 @router.delete("/{dataset_id}", status_code=204,
                responses={409: {"description": "a queued or running job uses it"}})
-def delete_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+async def delete_dataset(dataset_id: str, db: DbDep, owner: OwnerDep) -> Response:
     """Delete a dataset and its files (refused while a job uses it)."""
-    svc.delete_dataset(session, owner, dataset_id)
+    await db.run(svc.delete_dataset, owner, dataset_id)
     return Response(status_code=204)

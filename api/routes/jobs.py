@@ -6,83 +6,77 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from ..deps import OwnerDep, SessionDep, SettingsDep
+from ..deps import DbDep, OwnerDep, SettingsDep
 from ..genotype_svg import genotype_svg
-from ..schemas import JobCreate, JobOut, JobPage, LogOut, LogPage, MetricOut, MetricPage, Status
+from ..schemas import JobCreate, JobOut, JobPage, LogPage, MetricPage, Status
 from ..services import jobs as svc
 from ..services.models import job_genotype
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
+After = Annotated[int, Query(ge=0)]
 
 
 @router.post("", status_code=202, response_model=JobOut,
              responses={404: {"description": "dataset not found"},
                         422: {"description": "spec out of range"},
                         429: {"description": "too many unfinished jobs"}})
-def create_job(body: JobCreate, session: SessionDep, owner: OwnerDep,
-               settings: SettingsDep) -> JobOut:
+async def create_job(body: JobCreate, db: DbDep, owner: OwnerDep, settings: SettingsDep) -> JobOut:
     """Submit a search job; answers at once with the queued job."""
-    return svc.job_out(session, svc.create_job(session, owner, body, settings))
+    return await db.run(svc.create_job, owner, body, settings)
 
 
 @router.get("", response_model=JobPage)
-def list_jobs(session: SessionDep, owner: OwnerDep, status: Status | None = None,
-              limit: Limit = 50, offset: Annotated[int, Query(ge=0)] = 0) -> JobPage:
+async def list_jobs(db: DbDep, owner: OwnerDep, status: Status | None = None, limit: Limit = 50,
+                    offset: After = 0) -> JobPage:
     """Your jobs, newest first, optionally filtered by status, one page at a time."""
-    rows, total = svc.list_jobs(session, owner, status, limit, offset)
-    return JobPage(items=[JobOut.model_validate(j) for j in rows], total=total, limit=limit,
-                   offset=offset)
+    return await db.run(svc.list_jobs, owner, status, limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, owner: OwnerDep) -> JobOut:
+async def get_job(job_id: str, db: DbDep, owner: OwnerDep) -> JobOut:
     """Status, stage, progress, ETA, attempt, latest metrics and error of one job."""
-    return svc.job_out(session, svc.get_job(session, owner, job_id))
+    return await db.run(svc.read_job, owner, job_id)
 
 
 @router.get("/{job_id}/metrics", response_model=MetricPage)
-def job_metrics(job_id: str, session: SessionDep, owner: OwnerDep,
-                after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 500) -> MetricPage:
+async def job_metrics(job_id: str, db: DbDep, owner: OwnerDep, after: After = 0,
+                      limit: Limit = 500) -> MetricPage:
     """Per-epoch metric rows with seq > after (poll with the returned next_after)."""
-    rows = svc.metrics_after(session, svc.get_job(session, owner, job_id), after, limit)
-    return MetricPage(items=[MetricOut.model_validate(r) for r in rows],
-                      next_after=rows[-1].seq if rows else after)
+    return await db.run(svc.metrics_page, owner, job_id, after, limit)
 
 
 @router.get("/{job_id}/logs", response_model=LogPage)
-def job_logs(job_id: str, session: SessionDep, owner: OwnerDep,
-             after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 500) -> LogPage:
+async def job_logs(job_id: str, db: DbDep, owner: OwnerDep, after: After = 0,
+                   limit: Limit = 500) -> LogPage:
     """Log lines of the job with seq > after."""
-    rows = svc.logs_after(session, svc.get_job(session, owner, job_id), after, limit)
-    return LogPage(items=[LogOut.model_validate(r) for r in rows],
-                   next_after=rows[-1].seq if rows else after)
+    return await db.run(svc.logs_page, owner, job_id, after, limit)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut,
              responses={409: {"description": "the job already finished"}})
-def cancel_job(job_id: str, session: SessionDep, owner: OwnerDep) -> JobOut:
+async def cancel_job(job_id: str, db: DbDep, owner: OwnerDep) -> JobOut:
     """Cancel: a queued job never starts; a running one stops at its next step."""
-    return svc.job_out(session, svc.cancel_job(session, owner, job_id))
+    return await db.run(svc.cancel_job, owner, job_id)
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobOut,
              responses={409: {"description": "not failed or cancelled"}})
-def retry_job(job_id: str, session: SessionDep, owner: OwnerDep,
-              settings: SettingsDep) -> JobOut:
+async def retry_job(job_id: str, db: DbDep, owner: OwnerDep, settings: SettingsDep) -> JobOut:
     """Requeue a failed or cancelled job; it resumes from its last checkpoint."""
-    return svc.job_out(session, svc.retry_job(session, owner, job_id, settings))
+    return await db.run(svc.retry_job, owner, job_id, settings)
 
 
 @router.get("/{job_id}/genotype", responses={409: {"description": "no genotype yet"}})
-def get_genotype(job_id: str, session: SessionDep, owner: OwnerDep) -> dict[str, Any]:
+async def get_genotype(job_id: str, db: DbDep, owner: OwnerDep) -> dict[str, Any]:
     """The architecture the search found, as genotype JSON."""
-    return job_genotype(session, owner, job_id)
+    return await db.run(job_genotype, owner, job_id)
 
 
 @router.get("/{job_id}/genotype.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}},
                        409: {"description": "no genotype yet"}})
-def get_genotype_svg(job_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+async def get_genotype_svg(job_id: str, db: DbDep, owner: OwnerDep) -> Response:
     """A diagram of the found architecture (input nodes, cells with their ops, edges)."""
-    return Response(genotype_svg(job_genotype(session, owner, job_id)), media_type="image/svg+xml")
+    genotype = await db.run(job_genotype, owner, job_id)
+    return Response(genotype_svg(genotype), media_type="image/svg+xml")

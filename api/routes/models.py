@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ..deps import OwnerDep, SessionDep
+from ..deps import DbDep, OwnerDep
 from ..errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from ..schemas import ModelList, ModelOut, PredictOut, PredictRequest
 from ..services import models as svc
@@ -29,25 +29,25 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
 
 
 @router.get("", response_model=ModelList)
-def list_models(session: SessionDep, owner: OwnerDep) -> ModelList:
+async def list_models(db: DbDep, owner: OwnerDep) -> ModelList:
     """Your trained models, newest first."""
-    return ModelList(items=[svc.model_out(session, m) for m in svc.list_models(session, owner)])
+    return await db.run(svc.list_models, owner)
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def get_model(model_id: str, session: SessionDep, owner: OwnerDep) -> ModelOut:
+async def get_model(model_id: str, db: DbDep, owner: OwnerDep) -> ModelOut:
     """A model: genotype, metrics, label names, threshold, input nodes, backbones."""
-    return svc.model_out(session, svc.get_model(session, owner, model_id))
+    return await db.run(svc.read_model, owner, model_id)
 
 
 @router.get("/{model_id}/weights", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def get_weights(model_id: str, session: SessionDep, owner: OwnerDep) -> StreamingResponse:
+async def get_weights(model_id: str, db: DbDep, owner: OwnerDep) -> StreamingResponse:
     """Download the model checkpoint (.safetensors), streamed from the database."""
-    ckpt = svc.weights_info(session, owner, model_id)
-    headers = {"Content-Length": str(ckpt.size), "X-Checksum-SHA256": ckpt.sha256,
+    ckpt_id, size, sha256 = await db.run(svc.weights_info, owner, model_id)
+    headers = {"Content-Length": str(size), "X-Checksum-SHA256": sha256,
                "Content-Disposition": f'attachment; filename="model-{model_id}.safetensors"'}
-    return StreamingResponse(svc.stream_weights(ckpt.id), media_type="application/octet-stream",
+    return StreamingResponse(svc.stream_weights(ckpt_id), media_type="application/octet-stream",
                              headers=headers)
 
 
@@ -92,9 +92,9 @@ async def _json_request(request: Request) -> tuple[list[dict] | None, dict | Non
 
 @router.post("/{model_id}/predict", response_model=PredictOut, openapi_extra=PREDICT_BODY,
              responses={422: {"description": "inputs do not fit the model"}})
-async def predict(model_id: str, request: Request, session: SessionDep,
-                  owner: OwnerDep) -> PredictOut:
+async def predict(model_id: str, request: Request, db: DbDep, owner: OwnerDep) -> PredictOut:
     """Per-label probabilities and predicted labels for raw inputs or precomputed features."""
+    loaded = await db.run(predictions.load, owner, model_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
         samples, features = await _json_request(request)
@@ -102,5 +102,4 @@ async def predict(model_id: str, request: Request, session: SessionDep,
         samples, features = await _multipart_samples(request), None
     else:
         raise UnsupportedMediaType("send application/json or multipart/form-data")
-    return await run_in_threadpool(predictions.predict, session, owner, model_id, samples,
-                                   features)
+    return await run_in_threadpool(predictions.infer, loaded, model_id, samples, features)

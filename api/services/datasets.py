@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from ..deps import Db
 from ..errors import Conflict, Invalid, NotFound, UnsupportedMediaType
+from ..schemas import DatasetList, DatasetOut
 from ..settings import Settings
 from ..storage import dataset_dir, remove_tree
 from ..tables import ACTIVE, Dataset, Job, new_id
@@ -61,16 +63,15 @@ def _validate_and_place(received_path: Path, root: Path, limit: int) -> tuple[di
     return inspect_upload(received_path), received_path
 
 
-def _record(session: Session, row: Dataset) -> Dataset:
+def _record(session: Session, row: Dataset) -> DatasetOut:
     session.add(row)
     session.commit()
-    return row
+    return DatasetOut.model_validate(row)
 
 
-async def create_dataset(request: Request, session: Session, owner_id: str,
-                         settings: Settings) -> Dataset:
+async def create_dataset(request: Request, db: Db, owner_id: str, settings: Settings) -> DatasetOut:
     """Stream the body to storage, validate it, and record a Dataset row."""
-    limit, too_large = await run_in_threadpool(upload_limit, session, owner_id, settings)
+    limit, too_large = await db.run(upload_limit, owner_id, settings)
     dataset_id = new_id()
     root = dataset_dir(dataset_id)
     try:
@@ -80,12 +81,12 @@ async def create_dataset(request: Request, session: Session, owner_id: str,
         name = (got.fields.get("name") or Path(got.filename).stem or "dataset")[:255]
         row = Dataset(id=dataset_id, owner_id=owner_id, name=name, format=summary["format"],
                       path=str(path), size=got.size, sha256=got.sha256, summary=summary)
-        await run_in_threadpool(_record, session, row)
+        out = await db.run(_record, row)
     except BaseException:
         remove_tree(root)
         raise
     log.info("dataset stored", extra={"dataset_id": dataset_id, "bytes": got.size})
-    return row
+    return out
 
 
 def get_dataset(session: Session, owner_id: str, dataset_id: str, lock: bool = False) -> Dataset:
@@ -96,9 +97,14 @@ def get_dataset(session: Session, owner_id: str, dataset_id: str, lock: bool = F
     return row
 
 
-def list_datasets(session: Session, owner_id: str) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).where(Dataset.owner_id == owner_id)
-                                .order_by(Dataset.created_at.desc(), Dataset.id)))
+def read_dataset(session: Session, owner_id: str, dataset_id: str) -> DatasetOut:
+    return DatasetOut.model_validate(get_dataset(session, owner_id, dataset_id))
+
+
+def list_datasets(session: Session, owner_id: str) -> DatasetList:
+    rows = session.scalars(select(Dataset).where(Dataset.owner_id == owner_id)
+                           .order_by(Dataset.created_at.desc(), Dataset.id))
+    return DatasetList(items=[DatasetOut.model_validate(r) for r in rows])
 
 
 def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:

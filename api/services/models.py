@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 
 from ..db import SessionLocal
 from ..errors import Conflict, NotFound
-from ..schemas import ModelOut
-from ..storage import get_blob_stream
-from ..tables import SUCCEEDED, Checkpoint, Job, Model
+from ..schemas import ModelList, ModelOut
+from ..tables import SUCCEEDED, Checkpoint, CheckpointChunk, Job, Model
 from .jobs import get_job
 
 
@@ -31,26 +30,37 @@ def model_out(session: Session, model: Model) -> ModelOut:
     return out
 
 
-def list_models(session: Session, owner_id: str) -> list[Model]:
-    return list(session.scalars(select(Model).where(Model.owner_id == owner_id)
-                                .order_by(Model.created_at.desc(), Model.id)))
+def read_model(session: Session, owner_id: str, model_id: str) -> ModelOut:
+    return model_out(session, get_model(session, owner_id, model_id))
 
 
-def weights_info(session: Session, owner_id: str, model_id: str) -> Checkpoint:
+def list_models(session: Session, owner_id: str) -> ModelList:
+    rows = session.scalars(select(Model).where(Model.owner_id == owner_id)
+                           .order_by(Model.created_at.desc(), Model.id)).all()
+    return ModelList(items=[model_out(session, m) for m in rows])
+
+
+def weights_info(session: Session, owner_id: str, model_id: str) -> tuple[str, int, str]:
+    """(checkpoint id, size, sha256) of the model's weights; 409 if they are incomplete."""
     model = get_model(session, owner_id, model_id)
     ckpt = session.get(Checkpoint, model.checkpoint_id)
     if ckpt is None or not ckpt.complete:
         raise Conflict(f"model {model_id}: its weights are not stored completely")
-    return ckpt
+    return ckpt.id, ckpt.size, ckpt.sha256
 
 
 def stream_weights(checkpoint_id: str) -> Iterator[bytes]:
-    """Chunks of the checkpoint; uses its own session, alive only while streaming."""
-    session = SessionLocal()
-    try:
-        yield from get_blob_stream(session, checkpoint_id)
-    finally:
-        session.close()
+    """Chunks of the checkpoint, each read with a short session of its own (a slow client
+    never holds a pooled connection between chunks)."""
+    seq = 0
+    while True:
+        with SessionLocal() as session:
+            data = session.scalar(select(CheckpointChunk.data).where(
+                CheckpointChunk.checkpoint_id == checkpoint_id, CheckpointChunk.seq == seq))
+        if data is None:
+            return
+        yield bytes(data)
+        seq += 1
 
 
 def job_genotype(session: Session, owner_id: str, job_id: str) -> dict[str, Any]:

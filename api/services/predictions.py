@@ -127,17 +127,19 @@ def decode_value(field: str, value: Any) -> Any:
     raise Invalid(f"field {field!r}: expected text, {{'base64': ...}} or a list of numbers")
 
 
-def predict(session: Session, owner_id: str, model_id: str,
-            samples: list[dict[str, Any]] | None = None,
-            features: dict[str, Any] | None = None) -> PredictOut:
+def load(session: Session, owner_id: str, model_id: str) -> Loaded:
+    """The owner's model, loaded (404 for others); the only step that needs the database."""
+    return predictor_for(session, get_model(session, owner_id, model_id))
+
+
+def infer(loaded: Loaded, model_id: str, samples: list[dict[str, Any]] | None = None,
+          features: dict[str, Any] | None = None) -> PredictOut:
     """Probabilities and labels at the model's threshold for raw samples or node features."""
     from ssnas_core.predict import PredictError
 
-    model = get_model(session, owner_id, model_id)
     limit = get_settings().predict_max_batch
     if samples is not None and len(samples) > limit:
         raise PayloadTooLarge(f"batch of {len(samples)} samples; at most {limit} per request")
-    loaded = predictor_for(session, model)
     predictor = loaded.predictor
     try:
         if features is not None:
@@ -153,5 +155,5 @@ def predict(session: Session, owner_id: str, model_id: str,
     names = [str(n) for n in predictor.label_names]
     preds = [Prediction(probabilities={n: float(p) for n, p in zip(names, row)}, labels=lab)
              for row, lab in zip(probs, labels)]
-    return PredictOut(model_id=model.id, task=predictor.task, threshold=float(predictor.threshold),
+    return PredictOut(model_id=model_id, task=predictor.task, threshold=float(predictor.threshold),
                       label_names=names, predictions=preds)
