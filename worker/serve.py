@@ -110,10 +110,16 @@ class Service:
         env = configure_env(d, db_url, f"redis://127.0.0.1:{redis_port}/0")
         migrate(db_url)
         key = ensure_api_key(d)
+        worker_log = logs / "worker.log"
+        worker_log.touch()
+        offset = worker_log.stat().st_size
         if not a.no_worker:
             self.procs.append(P.start_worker(env, a.queues, "ssnas", "prefork", a.workers,
-                                             open(logs / "worker.log", "ab")))
+                                             open(worker_log, "ab")))
         self.procs.append(P.start_api(env, a.host, a.port, open(logs / "api.log", "ab"), a.api_workers))
+        if not a.no_worker:  # "ready" means a job submitted now starts at once
+            P.wait_for(lambda: b" ready." in worker_log.read_bytes()[offset:], 300, "the worker",
+                       self.procs[-2])
         return key
 
     def alive(self) -> bool:

@@ -234,10 +234,16 @@ def free_device() -> None:
         torch.cuda.empty_cache()
 
 
+@signals.worker_init.connect
+def _preload(**_kwargs) -> None:
+    """Import torch before "ready" (and before the pool forks: no CUDA init, no threads yet), so the
+    first job does not wait for it."""
+    import ssnas_core.pipeline  # noqa: F401
+
+
 @signals.worker_process_init.connect
 def _after_fork(**_kwargs) -> None:
     reset_engines()  # never share database connections across a fork
-    import ssnas_core.pipeline  # noqa: F401 - load torch now (no CUDA init), not in the first job
 
 
 @signals.worker_ready.connect

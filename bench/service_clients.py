@@ -1,0 +1,169 @@
+"""Load generators and probes for bench/service_latency.py (HTTP clients, RSS sampling)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import random
+import threading
+import time
+from datetime import datetime
+from typing import Iterator
+
+import httpx
+import numpy as np
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def wait_job(c: httpx.Client, job_id: str, timeout_s: float, until=lambda j: j["status"] in TERMINAL,
+             poll_s: float = 0.5) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = c.get(f"/jobs/{job_id}").json()
+        if until(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(poll_s)
+
+
+def job_start(c: httpx.Client, body: dict, idle_s: float = 3.0) -> dict:
+    """One trial: POST a long job, time until it shows running, cancel it, wait until it ended."""
+    t0 = time.perf_counter()
+    r = c.post("/jobs", json=body)
+    r.raise_for_status()
+    post_s = time.perf_counter() - t0
+    job_id = r.json()["id"]
+    job = wait_job(c, job_id, 30, lambda j: j["status"] != "queued", poll_s=0.005)
+    client_s = time.perf_counter() - t0
+    c.post(f"/jobs/{job_id}/cancel")
+    wait_job(c, job_id, 60, poll_s=0.1)
+    time.sleep(idle_s)  # the worker finishes its clean-up: the next trial starts on an idle worker
+    created, started = (datetime.fromisoformat(job[k]) for k in ("created_at", "started_at"))
+    return {"client_s": client_s, "post_s": post_s, "server_s": (started - created).total_seconds(),
+            "status": job["status"]}
+
+
+def _predict_body(inputs: list[dict], i: int) -> dict:
+    x = inputs[i % len(inputs)]
+    return {"inputs": {"poster": {"base64": base64.b64encode(x["poster"]).decode()}, "plot": x["plot"]}}
+
+
+def predict_single(c: httpx.Client, model_id: str, inputs: list[dict], n: int, warmup: int) -> dict:
+    bodies = [_predict_body(inputs, i) for i in range(n + warmup)]
+    lat = []
+    for i, body in enumerate(bodies):
+        t0 = time.perf_counter()
+        r = c.post(f"/models/{model_id}/predict", json=body)
+        r.raise_for_status()
+        if i >= warmup:
+            lat.append((time.perf_counter() - t0) * 1000)
+    return {"requests": n, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat)}
+
+
+def predict_clients(base_url, auth: str, model_id: str, inputs: list[dict], clients: int,
+                    seconds: float) -> dict:
+    """``clients`` threads posting back to back for ``seconds``; throughput and latency."""
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def run(k: int) -> None:
+        with httpx.Client(base_url=base_url, headers={"Authorization": auth}, timeout=60) as c:
+            i = k
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
+                    ok = c.post(f"/models/{model_id}/predict", json=_predict_body(inputs, i)).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    lat.append((time.perf_counter() - t0) * 1000) if ok else None
+                    errors[0] += 0 if ok else 1
+                i += clients
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"clients": clients, "seconds": wall, "requests": len(lat), "errors": errors[0],
+            "throughput_per_s": len(lat) / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+
+
+def poll_clients(base_url, auth: str, job_id: str, clients: int, seconds: float, interval: float) -> dict:
+    """``clients`` asyncio clients, each GET /jobs/{id} every ``interval`` s (random phase)."""
+
+    async def main() -> tuple[list[float], int]:
+        lat: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": auth}, limits=limits,
+                                     timeout=30) as c:
+            stop_at = time.perf_counter() + seconds
+
+            async def one() -> None:
+                nonlocal errors
+                await asyncio.sleep(random.random() * interval)
+                while time.perf_counter() < stop_at:
+                    t0 = time.perf_counter()
+                    try:
+                        ok = (await c.get(f"/jobs/{job_id}")).status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    dt = time.perf_counter() - t0
+                    if ok:
+                        lat.append(dt * 1000)
+                    else:
+                        errors += 1
+                    await asyncio.sleep(max(0.0, interval - dt))
+
+            await asyncio.gather(*(one() for _ in range(clients)))
+        return lat, errors
+
+    lat, errors = asyncio.run(main())
+    return {"requests": len(lat), "errors": errors, "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95),
+            "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else None,
+            "throughput_per_s": len(lat) / seconds}
+
+
+class _Rss:
+    baseline_mb = peak_mb = 0.0
+
+
+@contextlib.contextmanager
+def rss_sampler(pid: int | None, every_s: float = 0.02) -> Iterator[_Rss]:
+    """Baseline and peak resident memory (MB) of ``pid`` and its children while the block runs."""
+    out = _Rss()
+    if pid is None:
+        yield out
+        return
+    import psutil
+
+    proc = psutil.Process(pid)
+
+    def rss() -> float:
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 1e6
+
+    out.baseline_mb = out.peak_mb = rss()
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            out.peak_mb = max(out.peak_mb, rss())
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        t.join()

