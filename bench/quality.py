@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -204,6 +205,7 @@ def run_grid(doc: dict, ds: FeatureDataset, budget: Budget, methods: list[str], 
             save_json(path, doc)
             continue
         rec["config_hash"] = doc["config_hash"]
+        rec["load_avg_1m"] = round(os.getloadavg()[0], 2)  # wall times depend on what else runs here
         doc["runs"].append(rec)
         save_json(path, doc)
         prim = quality_report.primary_metric(ds.manifest.task)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -83,6 +84,7 @@ def search_epoch(ds, cfg: RunConfig) -> dict:
         run_search(ds, cfg, torch.device("cpu"), train_idx=idx["train"], val_idx=idx["dev"])
         total = time.perf_counter() - t0
     return {"samples": len(ds), "train": int(len(idx["train"])), "dev": int(len(idx["dev"])),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),  # other processes share the CPU
             "epoch_time_s": round(total, 2), "peak_rss_anon_mb": round(mem.peak.get("RssAnon", 0) / 2**20, 1),
             "peak_rss_file_mb": round(mem.peak.get("RssFile", 0) / 2**20, 1)}
 
