@@ -82,3 +82,24 @@ def test_cli_creates_a_working_key(client, db):
     listed = subprocess.run([sys.executable, "-m", "api", "keys", "list", "--owner", "carol"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
     assert "carol" in listed.stdout and key not in listed.stdout
+
+
+def test_access_log_is_json_with_request_id(client, alice):
+    import io
+    import json
+    import logging
+
+    from api.logs import JsonFormatter
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("ssnas.access").addHandler(handler)
+    try:
+        client.get("/jobs", headers={**alice, "X-Request-ID": "rid-42"})
+    finally:
+        logging.getLogger("ssnas.access").removeHandler(handler)
+    lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+    access = [x for x in lines if x.get("request_id") == "rid-42"]
+    assert access and access[0]["status"] == 200 and access[0]["path"] == "/jobs"
+    assert access[0]["logger"] == "ssnas.access" and isinstance(access[0]["duration_ms"], float)

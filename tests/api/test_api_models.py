@@ -47,6 +47,8 @@ def test_model_metadata_and_streamed_weights(client, alice, bob, vec_model):
     with session_scope() as s:
         assert s.get(Checkpoint, s.get(Model, vec_model).checkpoint_id).sha256 == digest
     assert client.get("/models", headers=alice).json()["items"][0]["id"] == vec_model
+    job = client.get(f"/jobs/{body['job_id']}", headers=alice).json()
+    assert job["model_id"] == vec_model and job["status"] == "succeeded"
     assert client.get(f"/models/{vec_model}", headers=bob).status_code == 404
     assert client.get(f"/models/{vec_model}/weights", headers=bob).status_code == 404
     assert client.get("/models", headers=bob).json()["items"] == []
