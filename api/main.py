@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from .errors import install_handlers
@@ -16,11 +19,24 @@ Every route except `/health` and the docs needs `Authorization: Bearer <API key>
 (create keys with `python -m api keys create --owner NAME`)."""
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    """At start-up: remove upload folders left by a process killed mid-upload."""
+    from .deps import Db
+    from .services.datasets import sweep_orphan_uploads
+
+    try:
+        await Db().run(sweep_orphan_uploads)
+    except Exception:  # noqa: BLE001 - a sweep failure must not stop the API
+        logging.getLogger("ssnas.api").warning("orphan upload sweep failed", exc_info=True)
+    yield
+
+
 def create_app() -> FastAPI:
     """A new app on the current settings (routes, error handlers, request-id logging)."""
     s = get_settings()
     configure_logging(s.log_level, s.log_json)
-    app = FastAPI(title="ssnas", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="ssnas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_handlers(app)
     for module in (health, datasets, jobs, models):
         app.include_router(module.router)

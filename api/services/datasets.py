@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zipfile
 from pathlib import Path
 
@@ -118,3 +119,21 @@ def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:
     session.delete(row)
     session.commit()
     remove_tree(dataset_dir(dataset_id))
+
+
+def sweep_orphan_uploads(session: Session, min_age_s: float = 3600.0) -> list[str]:
+    """Remove upload folders with no Dataset row (a process killed mid-upload), once they are
+    older than ``min_age_s`` (younger ones may be uploads in flight). Returns the removed ids."""
+    root = dataset_dir("x").parent
+    if not root.is_dir():
+        return []
+    now, removed = time.time(), []
+    candidates = [p for p in root.iterdir() if p.is_dir() and now - p.stat().st_mtime > min_age_s]
+    known = set(session.scalars(select(Dataset.id).where(Dataset.id.in_([p.name for p in candidates]))))
+    for p in candidates:
+        if p.name not in known:
+            remove_tree(p)
+            removed.append(p.name)
+    if removed:
+        log.info("removed %d orphan upload folder(s): %s", len(removed), removed)
+    return removed

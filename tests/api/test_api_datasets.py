@@ -136,3 +136,24 @@ def test_owner_isolation_and_delete(client, alice, bob, tmp_path):
     assert client.get(f"/datasets/{ds}", headers=alice).status_code == 404
     assert _dataset_dirs() == []
     assert client.get(f"/jobs/{job}", headers=alice).json()["dataset_id"] is None
+
+
+def test_orphan_upload_folders_are_swept_when_old(client, alice, tmp_path):
+    import os
+    import time
+
+    from api.db import session_scope
+    from api.services.datasets import sweep_orphan_uploads
+    from api.storage import dataset_dir
+
+    kept = _upload(client, alice, make_features_zip(tmp_path, n=16)).json()["id"]
+    old, young = dataset_dir("orphan-old"), dataset_dir("orphan-young")
+    for d in (old, young):
+        (d / "upload").mkdir(parents=True)
+        (d / "upload" / "part.bin").write_bytes(b"x" * 10)
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    os.utime(dataset_dir(kept), (past, past))
+    with session_scope() as s:
+        assert sweep_orphan_uploads(s, min_age_s=3600) == ["orphan-old"]
+    assert not old.exists() and young.exists() and dataset_dir(kept).exists()
