@@ -30,6 +30,15 @@ class DatasetList(BaseModel):
     items: list[DatasetOut]
 
 
+class BackboneChoice(BaseModel):
+    """A backbone by name with factory options (weights files are not selectable over HTTP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class JobCreate(BaseModel):
     """A search job. ``run`` holds RunConfig overrides (space, ssl, search, pretrain, finetune,
     seed, amp, num_threads); the top-level shortcuts win over the same keys in ``run``."""
@@ -39,9 +48,9 @@ class JobCreate(BaseModel):
     dataset_id: str
     method: Method = Field("ssl", description="ssl: self-supervised BM-NAS; supervised: "
                            "supervised BM-NAS; mfas: the MFAS baseline")
-    backbones: dict[str, str] | None = Field(
-        None, description="raw field -> backbone name (e.g. poster: efficientnet_lite0); "
-        "default per modality; ignored for feature datasets")
+    backbones: dict[str, str | BackboneChoice] | None = Field(
+        None, description="raw field -> backbone name (e.g. poster: efficientnet_lite0) or "
+        "{name, options}; default per modality; ignored for feature datasets")
     device: Device = Field("auto", description="gpu or cpu worker queue; auto = server default")
     label_fraction: float | None = Field(None, gt=0, le=1, description="labeled fraction r")
     search_epochs: int | None = Field(None, ge=1, le=1000)

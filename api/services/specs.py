@@ -12,6 +12,8 @@ from ..errors import Invalid
 from ..schemas import JobCreate
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# mirrors ssnas_core.backbones.registry (which imports torch); a test keeps them equal
+KNOWN_BACKBONES = ("audio_cnn", "efficientnet_lite0", "identity", "maxout_mlp", "minilm", "vgg19")
 
 
 def _section(run: dict[str, Any], name: str) -> dict[str, Any]:
@@ -54,6 +56,22 @@ def _device_and_queue(body: JobCreate, run: dict[str, Any], default_queue: str) 
     return "gpu" if dev.startswith("cuda") else "cpu" if dev == "cpu" else default_queue
 
 
+def _backbones(body: JobCreate) -> dict[str, Any] | None:
+    """Field -> backbone spec ({"name", "weights": None, "options"}); 422 for unknown names."""
+    if body.backbones is None:
+        return None
+    out = {}
+    for field, choice in body.backbones.items():
+        name, options = (choice, {}) if isinstance(choice, str) else (choice.name, choice.options)
+        if not _NAME.match(field):
+            raise Invalid(f"backbones: bad field name {field!r}")
+        if name not in KNOWN_BACKBONES:
+            raise Invalid(f"backbones: unknown backbone {name!r} for field {field!r}; "
+                          f"known: {list(KNOWN_BACKBONES)}")
+        out[field] = {"name": name, "weights": None, "options": dict(options)}
+    return out
+
+
 def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str]:
     """(spec for Job.spec, queue name); 422 with the config's own message when out of range."""
     run = copy.deepcopy(body.run)
@@ -63,10 +81,6 @@ def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str
         cfg = RunConfig.from_dict(run)
     except ConfigError as exc:
         raise Invalid(f"invalid run config: {exc}") from exc
-    if body.backbones is not None:
-        bad = {k: v for k, v in body.backbones.items() if not (_NAME.match(k) and _NAME.match(v))}
-        if bad:
-            raise Invalid(f"backbones must map field names to backbone names, got {bad}")
-    spec = {"dataset_id": body.dataset_id, "method": body.method, "backbones": body.backbones,
-            "device": body.device, "run": cfg.to_dict()}
+    spec = {"dataset_id": body.dataset_id, "method": body.method,
+            "backbones": _backbones(body), "device": body.device, "run": cfg.to_dict()}
     return spec, queue

@@ -169,3 +169,25 @@ def test_genotype_json_and_svg(client, alice, bob):
         assert word in texts
     assert len(list(root.iter("{http://www.w3.org/2000/svg}path"))) >= 6  # 4 cell edges + 2 out
     assert client.get(f"/jobs/{job}/genotype.svg", headers=bob).status_code == 404
+
+
+def test_backbone_choices_are_checked_and_normalised(client, alice, broker_queue):
+    ds = make_dataset("alice")
+    r = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {
+        "poster": "efficientnet_lite0", "plot": {"name": "minilm", "options": {"max_len": 64}}}})
+    assert r.status_code == 202, r.text
+    assert r.json()["spec"]["backbones"] == {
+        "poster": {"name": "efficientnet_lite0", "weights": None, "options": {}},
+        "plot": {"name": "minilm", "weights": None, "options": {"max_len": 64}}}
+    bad = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {"p": "resnet"}})
+    assert bad.status_code == 422 and "unknown backbone 'resnet'" in bad.json()["detail"]
+    path = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {
+        "p": {"name": "vgg19", "weights": "/etc/passwd"}}})
+    assert path.status_code == 422  # weights files are not selectable over HTTP
+
+
+def test_known_backbones_match_the_registry():
+    from api.services.specs import KNOWN_BACKBONES
+    from ssnas_core.backbones import list_backbones
+
+    assert sorted(KNOWN_BACKBONES) == list_backbones()
