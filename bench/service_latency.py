@@ -41,10 +41,12 @@ def start_serve(data_dir: Path, port: int):
 
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    out = data_dir.parent / "serve-bench.out"
     proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port)],
-                 child_env({}), open(data_dir.parent / "serve-bench.out", "wb"))
-    wait_for(lambda: (data_dir / "api_key").exists() and http_ok(f"http://127.0.0.1:{port}/health"),
-             180, "ssnas serve", proc)
+                 child_env({}), open(out, "wb"))
+    # serve prints "ready" once the API answers and the worker has started (not just /health)
+    wait_for(lambda: b"ssnas serve: ready" in out.read_bytes(), 300, "ssnas serve", proc)
+    assert http_ok(f"http://127.0.0.1:{port}/health")
     return proc, (data_dir / "api_key").read_text().strip()
 
 

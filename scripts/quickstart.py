@@ -45,13 +45,16 @@ def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
     from worker.processes import child_env, http_ok, wait_for
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "serve.out", "ab")
+    out = data_dir / "serve.out"
+    log = open(out, "ab")
+    offset = out.stat().st_size
     proc = subprocess.Popen([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir),
                              "--port", str(port)], cwd=str(REPO), env=child_env({}),
                             stdout=log, stderr=subprocess.STDOUT)
-    print(f"[2/6] starting ssnas serve (logs: {data_dir / 'serve.out'}, {data_dir / 'logs'}) ...", flush=True)
-    wait_for(lambda: (data_dir / "api_key").exists() and http_ok(f"http://127.0.0.1:{port}/health"),
-             180, "ssnas serve", proc)
+    print(f"[2/6] starting ssnas serve (logs: {out}, {data_dir / 'logs'}) ...", flush=True)
+    wait_for(lambda: b"ssnas serve: ready" in out.read_bytes()[offset:], 300, "ssnas serve", proc)
+    if not http_ok(f"http://127.0.0.1:{port}/health"):
+        raise RuntimeError(f"ssnas serve is up but /health fails; see {data_dir / 'logs'}")
     return proc, (data_dir / "api_key").read_text().strip()
 
 
