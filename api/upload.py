@@ -126,10 +126,10 @@ class _Multipart:
     def _headers_done(self) -> None:
         _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = opts.get(b"name", b"").decode("utf-8", "replace")
-        if b"filename" in opts:
+        if b"filename" in opts or name == FILE_FIELD:
             if name != FILE_FIELD or self.sink is not None:
                 raise Invalid(f"send exactly one file part, named {FILE_FIELD!r}")
-            self.out.filename = safe_filename(opts[b"filename"].decode("utf-8", "replace"))
+            self.out.filename = safe_filename(opts.get(b"filename", b"").decode("utf-8", "replace"))
             self.sink = self.make_sink(self.dest_dir / self.out.filename)
         else:
             self._field = name
