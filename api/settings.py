@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     broker_timeout_s: float = Field(default=3.0, gt=0)
     auth_cache_s: float = Field(default=5.0, ge=0)  # a revoked key may work this long elsewhere
 
+    predict_device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     predict_cache_size: int = Field(default=4, ge=1)
     predict_max_batch: int = Field(default=64, ge=1)
     db_pool_size: int = Field(default=10, ge=1)

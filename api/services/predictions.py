@@ -78,7 +78,8 @@ def predictor_for(session: Session, model: Model) -> Loaded:
         path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
         if not path.exists():
             read_blob_to_file(session, model.checkpoint_id, path)
-        return Loaded(Predictor.load(path, device="cpu"), get_settings().predict_max_batch,
+        s = get_settings()
+        return Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch,
                       model.id[:8])
 
     return _cache.get(model.checkpoint_id, load)
