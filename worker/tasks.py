@@ -40,7 +40,7 @@ from .settings import get_worker_settings
 from .state import WorkdirSync, restore_workdir
 
 log = logging.getLogger("ssnas.worker")
-METHOD_MODES = {"ssl": "ssl", "supervised": "supervised"}
+METHOD_MODES = {"ssl": "ssl", "supervised": "supervised", "mfas": "supervised"}
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,14 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         if needs_extraction(c.dataset):
             with session_scope() as s:
                 s.get(Dataset, c.dataset.id).features_path = fpath
-        from ssnas_core.pipeline import run_pipeline
+        if c.spec.get("method") == "mfas":
+            from .baselines import run_mfas_job
 
-        result = run_pipeline(features, cfg, workdir, progress)
+            result = run_mfas_job(features, cfg, c.spec, workdir, progress)
+        else:
+            from ssnas_core.pipeline import run_pipeline
+
+            result = run_pipeline(features, cfg, workdir, progress)
         progress.mark("saving")
         store_result(c, cfg, result, features, sync)
         return SUCCEEDED
@@ -181,24 +186,28 @@ def prepare_torch(cfg: RunConfig) -> tuple[str, GpuLease | None]:
 
 
 def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
-    """Model checkpoint blob + Model row + succeeded, in one transaction that we still own."""
+    """Model checkpoint blob + Model row (when the method produced one) + succeeded, in one
+    transaction that we still own."""
     manifest = features.manifest
     with session_scope() as s:
         beat(s, c.job_id, c.attempt, stage="saving")
         sync(s)
-        ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
-        job = s.get(Job, c.job_id)
-        model = job_runtime.create_model(
-            s, job, result["genotype"], result["metrics"], list(manifest.label_names),
-            cfg.finetune.threshold, ckpt.id,
-            [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
-            manifest.info.get("backbones") or None)
-        s.flush()
-        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model.id,
+        model_id = None
+        if result.get("checkpoint"):
+            ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
+            model = job_runtime.create_model(
+                s, s.get(Job, c.job_id), result["genotype"], result["metrics"], list(manifest.label_names),
+                cfg.finetune.threshold, ckpt.id,
+                [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
+                manifest.info.get("backbones") or None)
+            s.flush()
+            model_id = model.id
+        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model_id,
                    "params": int(result.get("params", 0)),
                    "labeled_samples": int(result.get("labeled_samples", 0)),
                    "wall_time_s": float(result.get("wall_time_s", 0.0))}
-        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model.id}")
+        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model_id}" if model_id else
+                               "succeeded: architecture and metrics only (no servable model for this method)")
         job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
 
 

@@ -109,3 +109,16 @@ def test_reaper_requeues_a_lost_job_and_fails_one_out_of_attempts(svc, worker, t
     with session_scope() as s:
         logs = s.scalars(select(JobLog.message).where(JobLog.job_id == lost)).all()
     assert any("attempt 2/3 started" in m for m in logs)
+
+
+def test_an_mfas_job_records_its_architecture_and_metrics_without_a_model(svc, worker, tmp_path):
+    ds_id = make_feature_dataset("alice", tmp_path / "feat")
+    spec = {**job_spec(ds_id), "method": "mfas", "mfas": {"depth": 2, "k": 2, "iterations": 1, "epochs": 1}}
+    job_id = make_job("alice", ds_id, spec)
+    send(job_id)
+    job = wait_job(job_id, terminal, 120)
+    assert job.status == "succeeded", job.error
+    assert 1 <= len(job.result["genotype"]["mfas"]) <= 2 and job.result["model_id"] is None
+    assert set(job.result["metrics"]) == {"dev", "test"}
+    with session_scope() as s:
+        assert s.scalars(select(Model).where(Model.job_id == job_id)).all() == []
