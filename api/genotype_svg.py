@@ -48,8 +48,45 @@ def _cell_lines(cell: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _document(width: float, height: float, title: str, parts: list[str]) -> str:
+    defs = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+            'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}">{defs}{_text(MARGIN, MARGIN, title, 13, "bold")}'
+            f'{"".join(parts)}</svg>')
+
+
+def mfas_svg(g: dict[str, Any]) -> str:
+    """MFAS baseline: a chain of fusion layers, each reading one node per modality and the
+    previous layer (``g["nodes"]`` = [[node_a, node_b, activation], ...])."""
+    layers = [list(t) for t in g.get("nodes") or g.get("mfas") or []]
+    names = list(dict.fromkeys(str(n) for a, b, _ in layers for n in (a, b)))
+    ports, parts = {}, []
+    for i, name in enumerate(names):
+        y = MARGIN + LINE + i * (NODE_H + GAP)
+        parts += [_box(MARGIN, y, NODE_W, NODE_H, "#e8f0fe"), _text(MARGIN + 8, y + 26, name, 12, "bold")]
+        ports[name] = (MARGIN + NODE_W, y + NODE_H / 2)
+    height = max(len(names) * (NODE_H + GAP), NODE_H * 2) + 2 * MARGIN + LINE
+    prev = None
+    for k, (a, b, act) in enumerate(layers):
+        x, y = MARGIN + NODE_W + COL_GAP + k * (CELL_W / 2 + COL_GAP), (height - NODE_H) / 2
+        parts += [_box(x, y, CELL_W / 2, NODE_H, "#fff4e0"),
+                  _text(x + 8, y + 18, f"fusion {k}", 12, "bold"), _text(x + 8, y + 34, str(act), 11)]
+        for src in (ports[str(a)], ports[str(b)]) + ((prev,) if prev else ()):
+            parts.append(_edge(*src, x, y + NODE_H / 2))
+        prev = (x + CELL_W / 2, y + NODE_H / 2)
+    ox = MARGIN + NODE_W + COL_GAP + len(layers) * (CELL_W / 2 + COL_GAP)
+    parts += [_box(ox, (height - NODE_H) / 2, 120, NODE_H, "#e6f4ea"),
+              _text(ox + 60, height / 2 + 4, "output", 11, "bold", "middle")]
+    if prev:
+        parts.append(_edge(*prev, ox, height / 2))
+    return _document(ox + 120 + MARGIN, height, f"MFAS architecture: {len(layers)} fusion layers", parts)
+
+
 def genotype_svg(g: dict[str, Any]) -> str:
-    """The SVG document for genotype JSON ``g``."""
+    """The SVG document for genotype JSON ``g`` (BM-NAS cells, or the MFAS baseline's chain)."""
+    if "mfas" in g:
+        return mfas_svg(g)
     nodes, cells = g.get("nodes", []), g.get("steps", [])
     edges, n = g.get("edges", []), len(g.get("nodes", []))
     heights = [LINE * (len(_cell_lines(c)) + 2) + 8 for c in cells]
@@ -84,10 +121,6 @@ def genotype_svg(g: dict[str, Any]) -> str:
     for s in g.get("concat", []):
         if int(s) in ports:
             parts.append(_edge(*ports[int(s)], ox, oy + NODE_H / 2))
-    width = ox + 120 + MARGIN
-    title = _text(MARGIN, MARGIN, "ssnas genotype: " + ", ".join(
-        f"{k}={v}" for k, v in (g.get("space") or {}).items() if k in ("C", "L", "steps")), 13, "bold")
-    defs = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-            'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}">{defs}{title}{"".join(parts)}</svg>')
+    title = "ssnas genotype: " + ", ".join(
+        f"{k}={v}" for k, v in (g.get("space") or {}).items() if k in ("C", "L", "steps"))
+    return _document(ox + 120 + MARGIN, height, title, parts)

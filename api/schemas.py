@@ -39,6 +39,24 @@ class BackboneChoice(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class MfasSettings(BaseModel):
+    """MFAS baseline search settings (ssnas_core.baselines.mfas.MFASConfig; a test keeps the
+    names equal); only used with method "mfas"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    depth: int = Field(4, ge=1, le=16, description="fusion layers L")
+    k: int = Field(15, ge=1, le=200, description="candidates per round and beam width")
+    iterations: int = Field(3, ge=1, le=50)
+    epochs: int = Field(3, ge=1, le=1000, description="training epochs per candidate")
+    hidden: int = Field(64, ge=1, le=8192)
+    t0: float = Field(10.0, gt=0)
+    tf: float = Field(0.2, gt=0)
+    s: float = Field(4.0, gt=0)
+    surrogate_hidden: int = Field(100, ge=1, le=8192)
+    surrogate_steps: int = Field(200, ge=1, le=100_000)
+
+
 class JobCreate(BaseModel):
     """A search job. ``run`` holds RunConfig overrides (space, ssl, search, pretrain, finetune,
     seed, amp, num_threads); the top-level shortcuts win over the same keys in ``run``."""
@@ -58,6 +76,7 @@ class JobCreate(BaseModel):
     finetune_epochs: int | None = Field(None, ge=1, le=1000)
     seed: int | None = Field(None, ge=0, lt=2**31)
     run: dict[str, Any] = Field(default_factory=dict, description="RunConfig overrides")
+    mfas: MfasSettings | None = Field(None, description="MFAS settings (method mfas only)")
 
 
 class MetricOut(_Out):

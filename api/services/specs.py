@@ -83,4 +83,8 @@ def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str
         raise Invalid(f"invalid run config: {exc}") from exc
     spec = {"dataset_id": body.dataset_id, "method": body.method,
             "backbones": _backbones(body), "device": body.device, "run": cfg.to_dict()}
+    if body.mfas is not None:
+        if body.method != "mfas":
+            raise Invalid(f"'mfas' settings given for method {body.method!r}")
+        spec["mfas"] = body.mfas.model_dump(exclude_unset=True)
     return spec, queue

@@ -191,3 +191,38 @@ def test_known_backbones_match_the_registry():
     from ssnas_core.backbones import list_backbones
 
     assert sorted(KNOWN_BACKBONES) == list_backbones()
+
+
+def test_mfas_settings_are_checked_and_stored(client, alice, broker_queue):
+    ds = make_dataset("alice")
+    r = client.post("/jobs", headers=alice, json={"dataset_id": ds, "method": "mfas",
+                                                  "mfas": {"depth": 2, "k": 3}})
+    assert r.status_code == 202, r.text
+    assert r.json()["spec"]["mfas"] == {"depth": 2, "k": 3}
+    assert client.post("/jobs", headers=alice, json={"dataset_id": ds, "method": "mfas",
+                                                     "mfas": {"depth": 0}}).status_code == 422
+    assert client.post("/jobs", headers=alice, json={"dataset_id": ds, "method": "ssl",
+                                                     "mfas": {"k": 3}}).status_code == 422
+
+
+def test_mfas_settings_mirror_the_core_config():
+    import dataclasses
+
+    from api.schemas import MfasSettings
+    from ssnas_core.baselines.mfas import MFASConfig
+
+    core = {f.name: f.default for f in dataclasses.fields(MFASConfig)}
+    assert core == {k: f.default for k, f in MfasSettings.model_fields.items()}
+
+
+def test_mfas_genotype_svg(client, alice):
+    job = make_job("alice", make_dataset("alice"), status=SUCCEEDED, result={"genotype": {
+        "mfas": [[0, 1, 0], [2, 0, 1]],
+        "nodes": [["img.s4", "txt.vec", "relu"], ["img.head", "txt.vec", "sigmoid"]]}})
+    r = client.get(f"/jobs/{job}/genotype.svg", headers=alice)
+    assert r.status_code == 200
+    root = ET.fromstring(r.text)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    for word in ("img.s4", "img.head", "txt.vec", "fusion 0", "fusion 1", "relu", "sigmoid"):
+        assert word in texts
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}path"))) == 2 + 3 + 1 + 1  # + arrow
