@@ -49,6 +49,30 @@ def table(runs: list[dict], metric: str, methods: list[str], fractions: list[flo
     return "\n".join(lines)
 
 
+def versus(runs: list[dict], metric: str, methods: list[str], fractions: list[float], ref: str = "ssl") -> str:
+    """Paired by seed (same labeled subset): ref - other, mean ± std (ddof=1) in points, and a
+    verdict: W(in) when mean - 2 SE > 0, L(oss) when mean + 2 SE < 0, else T(ie)."""
+    by = {(run["method"], float(run["r"]), run["seed"]): 100.0 * run["metrics"]["test"][metric]
+          for run in runs if metric in run["metrics"]["test"]}
+    lines = [f"| {ref} minus | " + " | ".join(f"r={r:g}" for r in fractions) + " |",
+             "|---|" + "---|" * len(fractions)]
+    for m in methods:
+        if m == ref:
+            continue
+        cells = []
+        for r in fractions:
+            d = [by[(ref, r, s)] - by[(m, r, s)] for (mm, rr, s) in by if mm == m and rr == r and (ref, r, s) in by]
+            if len(d) < 2:
+                cells.append("-")
+                continue
+            se = np.std(d, ddof=1) / np.sqrt(len(d))
+            verdict = "W" if np.mean(d) - 2 * se > 0 else "L" if np.mean(d) + 2 * se < 0 else "T"
+            cells.append(f"{np.mean(d):+.1f} ± {np.std(d, ddof=1):.1f} {verdict}")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def time_table(runs: list[dict], methods: list[str], fractions: list[float]) -> str:
     wall: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     params: dict[str, list[int]] = defaultdict(list)
@@ -73,6 +97,9 @@ def markdown(doc: dict, methods: list[str], fractions: list[float], seeds: int) 
              f"Epochs: {doc['epochs']}.", "",
              f"Test {prim} (%), mean ± std over seeds; selection on the dev subset of fraction r.", "",
              table(runs, prim, methods, fractions, seeds)]
+    if any(run["method"] == "ssl" for run in runs):
+        parts += ["", f"ssl minus each method, test {prim} (points), paired by seed (same labeled subset): mean ± std; "
+                  "W/T/L = win/tie/loss at mean ∓ 2 SE.", "", versus(runs, prim, methods, fractions)]
     for metric in side_metrics(task):
         parts += ["", f"Test {metric} (%)", "", table(runs, metric, methods, fractions, seeds)]
     shared = {run["seed"]: run["shared_wall_s"] for run in runs if "shared_wall_s" in run}

@@ -48,6 +48,7 @@ def test_every_method_runs_on_the_same_labeled_subset(tiny_features, tmp_path):
         assert rec["wall_time_s"] >= 0 and "genotype" in rec
     assert recs["trivial_all"]["metrics"]["test"]["weighted_f1@0.5"] > 0.3  # over-prediction pays
     assert recs["mfas"]["epochs"]["candidates"] >= 2
+    assert recs["ssl_search_only"]["genotype"] == recs["ssl"]["genotype"]  # same search, no pretraining
     json.dumps(recs)  # every record is JSON
 
 
