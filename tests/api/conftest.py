@@ -95,5 +95,6 @@ def broker_queue() -> Iterator[redis.Redis]:
     r = redis.Redis.from_url(REDIS_URL)
     r.ping()
     yield r
+    prefix = broker.celery_app().conf.broker_transport_options.get("global_keyprefix", "")
     for q in ("cpu", "gpu"):
-        r.delete(q)
+        r.delete(prefix + q)
