@@ -27,7 +27,7 @@ PG_ADMIN = os.environ.get("SSNAS_TEST_PG", "host=127.0.0.1 port=5432 user=postgr
 REDIS_URL = os.environ.get("SSNAS_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 # small timeouts so lost workers are noticed within seconds (generous for a busy 2-core machine)
-FAST = {"SSNAS_HEARTBEAT_TIMEOUT_S": "4", "SSNAS_HEARTBEAT_INTERVAL_S": "0.5",
+FAST = {"SSNAS_HEARTBEAT_TIMEOUT_S": "6", "SSNAS_HEARTBEAT_INTERVAL_S": "0.5",
         "SSNAS_REAPER_INTERVAL_S": "1", "SSNAS_WORKER_THREADS": "1",
         "SSNAS_PROGRESS_MIN_INTERVAL_S": "0.2", "SSNAS_LOG_JSON": "false"}
 

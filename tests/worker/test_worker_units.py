@@ -48,3 +48,28 @@ def test_stage_spans_cover_the_job_in_order():
     supervised = stage_spans(RunConfig.from_dict({"search": {"mode": "supervised"}}), with_features=False)
     assert supervised["features"] == (0.0, 0.0) and supervised["pretrain"][0] == supervised["pretrain"][1]
     assert ProgressEvent("search", 4, 10, 0, 5).progress == 0.4
+
+
+def test_reaper_cli_requeues_a_lost_job_onto_the_broker(svc, tmp_path):
+    from datetime import timedelta
+
+    import redis
+    from svc_fixtures import REDIS_URL, job_row, job_spec, make_feature_dataset, make_job
+
+    from api.db import session_scope
+    from api.tables import Job, utcnow
+
+    ds_id = make_feature_dataset("dave", tmp_path / "feat")
+    job_id = make_job("dave", ds_id, job_spec(ds_id), status="running", attempt=1, max_attempts=3,
+                      heartbeat_at=utcnow() - timedelta(hours=1), worker="gone:9")
+    queue = redis.Redis.from_url(REDIS_URL)
+    before = queue.llen(f"{svc.prefix}cpu")
+    out = subprocess.run([sys.executable, "-m", "worker.reaper", "--once"], cwd=ROOT, env=svc.env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"re-sent {job_id} to cpu" in out.stdout
+    assert queue.llen(f"{svc.prefix}cpu") >= before + 1  # the doorbell is in this run's queue
+    job = job_row(job_id)
+    assert job.status == "queued" and job.worker is None and job.attempt == 1
+    with session_scope() as s:  # whoever consumes the doorbell later cancels instead of running it
+        s.get(Job, job_id).cancel_requested = True
