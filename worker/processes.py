@@ -111,24 +111,27 @@ def wait_for(check, timeout_s: float, what: str, proc: subprocess.Popen | None =
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
 
 
-def stop(proc: subprocess.Popen | None, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> None:
-    """Signal the process group, then kill it if it has not exited within ``timeout_s``."""
+def stop(proc: subprocess.Popen | None, timeout_s: float = 15.0, sig: int = signal.SIGTERM,
+         group: bool = True) -> None:
+    """Signal the process group (or, with ``group=False``, only its leader, e.g. a Celery main process
+    that then stops its pool itself), then kill the group if it has not exited within ``timeout_s``."""
     if proc is None or proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, sig)
+        os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
     except ProcessLookupError:
         return
     try:
         proc.wait(timeout_s)
     except subprocess.TimeoutExpired:
-        kill(proc)
+        pass
+    kill(proc)  # whatever is left of the group
 
 
 def kill(proc: subprocess.Popen) -> None:
     """kill -9 the whole process group (a worker and its pool children)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     proc.wait(10)

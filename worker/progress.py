@@ -24,6 +24,8 @@ from api.tables import RUNNING, Job
 from ssnas_core.callbacks import ProgressEvent, StopRequested
 from ssnas_core.config import RunConfig
 
+from .shutdown import ShutdownRequested, shutdown_requested
+
 log = logging.getLogger("ssnas.worker")
 METRIC_STAGES = ("search", "pretrain", "finetune", "evaluate")
 
@@ -75,6 +77,7 @@ class JobProgress:
         self.min_interval_s = min_interval_s
         self.cancel = threading.Event()
         self.lost = threading.Event()
+        self.shutdown = threading.Event()
         self.last_event = time.monotonic()
         self._stage: str | None = None
         self._last_write = 0.0
@@ -101,6 +104,8 @@ class JobProgress:
             raise LostOwnership(f"job {self.job_id} attempt {self.attempt} lost ownership")
         if self.cancel.is_set():
             raise StopRequested(f"job {self.job_id} cancelled")
+        if self.shutdown.is_set():
+            raise ShutdownRequested(f"worker shutting down: job {self.job_id} goes back to the queue")
 
     def __call__(self, event: ProgressEvent) -> None:
         self.last_event = time.monotonic()
@@ -155,6 +160,8 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         p = self.progress
         while not self._stop_event.wait(self.interval_s):
+            if shutdown_requested():
+                p.shutdown.set()
             if time.monotonic() - p.last_event > self.stall_timeout_s:
                 log.warning("no progress for %.0f s: heartbeat withheld", self.stall_timeout_s,
                             extra={"job_id": p.job_id})

@@ -127,7 +127,9 @@ class Service:
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
-            P.stop(proc, timeout_s=20)
+            # the worker's main process alone: its warm shutdown hands a running job back to the queue
+            is_worker = "celery" in " ".join(map(str, proc.args))
+            P.stop(proc, timeout_s=60 if is_worker else 20, group=not is_worker)
         if self.pg is not None:
             self.pg.cleanup()
 

@@ -37,6 +37,7 @@ from .datasets import DatasetInfo, DatasetUnavailable, needs_extraction, open_fe
 from .gpus import GpuLease, lease_first_free, visible_gpu_ids
 from .progress import Heartbeat, JobProgress, LostOwnership, beat
 from .settings import get_worker_settings
+from .shutdown import ShutdownRequested, clear_flag, request_shutdown
 from .state import WorkdirSync, restore_workdir
 
 log = logging.getLogger("ssnas.worker")
@@ -147,6 +148,8 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     except LostOwnership:
         log.warning("lost ownership; leaving the job to its new attempt", extra={"job_id": c.job_id})
         return "lost"
+    except ShutdownRequested:
+        return release(c, sync)
     except StopRequested:
         return finish(c, CANCELLED, error="cancelled by request", sync=sync)
     except Exception as exc:
@@ -235,6 +238,28 @@ def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | 
     return status
 
 
+def release(c: Claim, sync: WorkdirSync | None) -> str:
+    """Put the job back to ``queued`` with its last state stored, and ring the doorbell again."""
+    from api.broker import send_run_job
+    from api.db import after_commit
+    from api.tables import QUEUED
+
+    try:
+        with session_scope() as s:
+            beat(s, c.job_id, c.attempt)
+            if sync is not None:
+                sync(s)
+            job = s.get(Job, c.job_id)
+            # a handover is not a loss: give the attempt it used back to the retry budget
+            job.status, job.worker, job.max_attempts = QUEUED, None, job.max_attempts + 1
+            job_runtime.append_log(s, c.job_id, "info", f"worker {worker_name()} shutting down: job requeued")
+            queue = job.queue
+            after_commit(s, lambda: send_run_job(c.job_id, queue))
+    except LostOwnership:
+        return "lost"
+    return QUEUED
+
+
 def free_device() -> None:
     """Drop cached GPU memory so the next job on this worker starts with a clean device."""
     gc.collect()
@@ -247,7 +272,13 @@ def free_device() -> None:
 def _preload(**_kwargs) -> None:
     """Import torch before "ready" (and before the pool forks: no CUDA init, no threads yet), so the
     first job does not wait for it."""
+    clear_flag()
     import ssnas_core.pipeline  # noqa: F401
+
+
+@signals.worker_shutting_down.connect
+def _on_shutdown(**_kwargs) -> None:
+    request_shutdown()
 
 
 @signals.worker_process_init.connect

@@ -50,3 +50,29 @@ def test_kill9_mid_search_resumes_on_another_worker_with_the_same_genotype(svc, 
     with session_scope() as s:
         logs = s.scalars(select(JobLog.message).where(JobLog.job_id == victim)).all()
     assert any(m.startswith("resuming from checkpoints") and "search_state" in m for m in logs)
+
+
+def test_sigterm_to_a_worker_hands_its_running_job_back_to_the_queue(svc, tmp_path):
+    import redis
+    from svc_fixtures import REDIS_URL
+
+    from api.tables import Checkpoint, Job
+
+    ds_id = make_feature_dataset("bob", tmp_path / "feat")
+    job_id = make_job("bob", ds_id, job_spec(ds_id, search={"epochs": 500}))
+    log = tmp_path / "worker.log"
+    log.touch()
+    with celery_worker(svc, log, name="leaving") as proc:
+        send(job_id)
+        wait_job(job_id, lambda j: terminal(j) or len(_search_epochs(job_id)) >= 2, 120)
+        os.kill(proc.pid, signal.SIGTERM)  # what docker stop / scale down / ssnas serve's Ctrl-C send
+        job = wait_job(job_id, lambda j: j.status != "running", 60)
+        assert proc.wait(60) == 0
+    assert job.status == "queued" and job.attempt == 1 and job.max_attempts == 4 and job.worker is None
+    with session_scope() as s:
+        kinds = s.scalars(select(Checkpoint.kind).where(Checkpoint.job_id == job_id)).all()
+        logs = s.scalars(select(JobLog.message).where(JobLog.job_id == job_id)).all()
+        assert "search_state.safetensors" in kinds
+        assert any("shutting down: job requeued" in m for m in logs)
+        s.get(Job, job_id).cancel_requested = True  # the re-sent doorbell then cancels instead of running
+    assert redis.Redis.from_url(REDIS_URL).llen(f"{svc.prefix}cpu") >= 1  # re-sent for the next worker
