@@ -11,6 +11,7 @@ an error ends in ``failed`` with its message. torch is imported only inside the 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -106,13 +107,16 @@ def execute(job_id: str) -> dict[str, Any]:
                            min_interval_s=ws.progress_min_interval_s)
     heart = Heartbeat(progress, ws.heartbeat_interval_s, ws.stall_timeout_s)
     heart.start()
-    workdir = Path(get_settings().work_dir).resolve() / "jobs" / job_id
+    # per attempt: a hung old attempt on a shared volume never writes into the new one's files
+    workdir = Path(get_settings().work_dir).resolve() / "jobs" / job_id / f"attempt-{claimed.attempt}"
     try:
         status = run_attempt(claimed, cfg, workdir, progress)
     finally:
         heart.stop()
         free_device()
         shutil.rmtree(workdir, ignore_errors=True)  # the database holds the state
+        with contextlib.suppress(OSError):
+            workdir.parent.rmdir()  # the job's folder, once no attempt uses it
     return {"job_id": job_id, "attempt": claimed.attempt, "status": status}
 
 
