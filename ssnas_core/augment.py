@@ -27,13 +27,15 @@ def gaussian_noise(nodes, sigma: float, g: torch.Generator):
     out = []
     for x in nodes:
         std = x.flatten(1).std(dim=1).clamp_min(1e-6)
-        out.append(x + sigma * _per_sample(x, std) * torch.randn(x.shape, generator=g, device=x.device))
+        noise = torch.randn(x.shape, generator=g, device=x.device).mul_(_per_sample(x, sigma * std))
+        out.append(noise.add_(x))
     return out
 
 
 def feature_mask(nodes, p: float, g: torch.Generator):
     """Drop each feature (channel entry) with probability p, rescaling the kept ones."""
-    return [x * (torch.rand(x.shape, generator=g, device=x.device) >= p) / (1 - p) for x in nodes]
+    masks = [torch.rand(x.shape, generator=g, device=x.device).ge_(p).mul_(1 / (1 - p)) for x in nodes]
+    return [x * m for x, m in zip(nodes, masks)]
 
 
 def modality_drop(nodes, p: float, modalities: list[str], g: torch.Generator):

@@ -26,7 +26,11 @@ class NodeReshape(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, *shape) -> (B, C, L)."""
         if x.dim() == 2:
-            x = x[:, :, None, None]
+            # Pooling a d x 1 x 1 vector repeats it at every position, so project it once and repeat
+            # the result (same values and batch statistics, 1/L of the work); dropout stays per position.
+            conv, bn, relu, drop = self.proj
+            h = relu(bn(conv(x[:, :, None])))  # (B, C, 1)
+            return drop(h.expand(-1, -1, self.side * self.side).contiguous())
         if x.shape[-2:] != (self.side, self.side):  # cached 4 x 4 maps need no pooling
             x = F.adaptive_max_pool2d(x, self.side)  # (B, C_in, s, s)
         return self.proj(x.flatten(2))
