@@ -36,14 +36,21 @@ import io
 import json
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .mmimdb_raw import SPLIT_ALIASES
 from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
-from .safety import DEFAULT_LIMITS, Archive, Limits, UnsafeArchiveError, check_member_name, open_image
+from .safety import (
+    DEFAULT_LIMITS,
+    Archive,
+    Limits,
+    UnsafeArchiveError,
+    check_member_name,
+    load_from_archive,
+    open_image,
+)
 from .values import parse_vector, read_wav
 
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
@@ -297,10 +304,4 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> GenericRaw:
 def load_generic(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
                  limits: Limits = DEFAULT_LIMITS) -> GenericRaw:
     """Open a generic manifest archive (zip or folder); see the module docstring."""
-    archive = Archive.open(Path(path), limits)
-    try:
-        ds = _build(archive, path, seed)
-        return ds.validate_all() if deep else ds
-    except BaseException:
-        archive.close()
-        raise
+    return load_from_archive(path, _build, seed=seed, deep=deep, limits=limits)

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
-from .safety import DEFAULT_LIMITS, Archive, Limits, open_image
+from .safety import DEFAULT_LIMITS, Archive, Limits, load_from_archive, open_image
 
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
 SPLIT_ALIASES = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev",
@@ -201,10 +200,4 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> MMIMDBRaw:
 def load_mmimdb_raw(path: str | os.PathLike, *, seed: int = 0, deep: bool = False,
                     limits: Limits = DEFAULT_LIMITS) -> MMIMDBRaw:
     """Open a raw MM-IMDB archive (zip or folder); see the module docstring for the rules."""
-    archive = Archive.open(Path(path), limits)
-    try:
-        ds = _build(archive, path, seed)
-        return ds.validate_all() if deep else ds
-    except BaseException:
-        archive.close()
-        raise
+    return load_from_archive(path, _build, seed=seed, deep=deep, limits=limits)

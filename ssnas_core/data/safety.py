@@ -222,6 +222,18 @@ class DirArchive(Archive):
         return data
 
 
+def load_from_archive(path: str | os.PathLike, build, *, seed: int, deep: bool, limits: Limits):
+    """Open ``path`` as an Archive and ``build(archive, path, seed)`` a raw dataset from it; with
+    ``deep`` decode every sample up front. The archive is closed if building fails."""
+    archive = Archive.open(Path(path), limits)
+    try:
+        ds = build(archive, path, seed)
+        return ds.validate_all() if deep else ds
+    except BaseException:
+        archive.close()
+        raise
+
+
 def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     """Decode image bytes to an RGB PIL image; DataFormatError if unreadable or too large."""
     try:
