@@ -111,8 +111,8 @@ def finish_job(session: Session, job_id: str, status: str, error: str | None = N
     job.error = error
     if result is not None:
         job.result = result
-    if status == SUCCEEDED:
-        job.progress, job.error = 1.0, None
+    if status == SUCCEEDED:  # a finished job shows stage "done", not the last stage it ran
+        job.progress, job.error, job.stage = 1.0, None, "done"
     session.flush()
     return job
 

@@ -77,4 +77,5 @@ def test_finish_and_model_row(db):
         rt.finish_job(s, job, SUCCEEDED, result={"genotype": {"x": 1}})
     got = _job(job)
     assert got.status == SUCCEEDED and got.progress == 1.0 and got.finished_at is not None
+    assert got.stage == "done"
     assert got.result == {"genotype": {"x": 1}}
