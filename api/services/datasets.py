@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import Db
-from ..errors import Conflict, Invalid, NotFound, UnsupportedMediaType
+from ..errors import Conflict, Invalid, UnsupportedMediaType
 from ..schemas import DatasetList, DatasetOut
 from ..settings import Settings
 from ..storage import dataset_dir, remove_tree
 from ..tables import ACTIVE, Dataset, Job, new_id
 from ..upload import receive_upload
 from .archives import extract_zip, zipped_folder_format
+from .owned import get_owned
 from .quotas import upload_limit
 
 log = logging.getLogger("ssnas.datasets")
@@ -91,11 +92,7 @@ async def create_dataset(request: Request, db: Db, owner_id: str, settings: Sett
 
 
 def get_dataset(session: Session, owner_id: str, dataset_id: str, lock: bool = False) -> Dataset:
-    q = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
-    row = session.scalar(q.with_for_update() if lock else q)
-    if row is None:
-        raise NotFound(f"dataset {dataset_id} not found")
-    return row
+    return get_owned(session, Dataset, owner_id, dataset_id, "dataset", lock)
 
 
 def read_dataset(session: Session, owner_id: str, dataset_id: str) -> DatasetOut:

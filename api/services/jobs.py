@@ -14,6 +14,7 @@ from ..schemas import JobCreate, JobOut, JobPage, LogOut, LogPage, MetricOut, Me
 from ..settings import Settings
 from ..tables import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobLog, JobMetric, Model, utcnow
 from .datasets import get_dataset
+from .owned import get_owned
 from .quotas import check_job_quota
 from .specs import build_spec
 
@@ -36,11 +37,7 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
 
 
 def get_job(session: Session, owner_id: str, job_id: str, lock: bool = False) -> Job:
-    q = select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
-    job = session.scalar(q.with_for_update() if lock else q)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    return job
+    return get_owned(session, Job, owner_id, job_id, "job", lock)
 
 
 @lru_cache(maxsize=1)

@@ -9,17 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import SessionLocal
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..schemas import ModelList, ModelOut
 from ..tables import SUCCEEDED, Checkpoint, CheckpointChunk, Job, Model
 from .jobs import get_job
+from .owned import get_owned
 
 
 def get_model(session: Session, owner_id: str, model_id: str) -> Model:
-    row = session.scalar(select(Model).where(Model.id == model_id, Model.owner_id == owner_id))
-    if row is None:
-        raise NotFound(f"model {model_id} not found")
-    return row
+    return get_owned(session, Model, owner_id, model_id, "model")
 
 
 def model_out(session: Session, model: Model) -> ModelOut:
