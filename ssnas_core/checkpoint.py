@@ -44,6 +44,17 @@ def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         return {k: f.get_tensor(k) for k in f.keys()}, meta
 
 
+def with_prefix(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Several modules' state dicts in one tensor file: keys become ``prefix/key``."""
+    return {f"{prefix}/{k}": v for k, v in state.items()}
+
+
+def strip_prefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict stored under ``prefix`` by ``with_prefix``."""
+    head = prefix + "/"
+    return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+
+
 def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimizer state_dict into tensors (for safetensors) and JSON (the rest)."""
     sd = opt.state_dict()

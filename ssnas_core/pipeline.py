@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .callbacks import Callback, ProgressEvent, no_callback
-from .checkpoint import load_tensors, save_model
+from .checkpoint import load_tensors, save_model, strip_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import resolve_device
@@ -87,7 +87,7 @@ def _initial_fusion(genotype: Genotype, cfg: RunConfig, workdir: Path, device) -
     state = workdir / PRETRAIN_STATE
     if cfg.search.mode == "ssl" and state.exists():
         tensors, _ = load_tensors(state, device)
-        fusion.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("fusion/")})
+        fusion.load_state_dict(strip_prefix("fusion", tensors))
     return fusion
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
 from .cells import ProjectionHead
-from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors
+from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors, strip_prefix, with_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast
@@ -40,8 +40,8 @@ def run_pretrain(ds: FeatureDataset, genotype: Genotype, cfg: RunConfig, device:
     epoch, history = 0, []
     if state_path is not None and Path(state_path).exists():
         tensors, meta = load_tensors(state_path, device)
-        fusion.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("fusion/")})
-        head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head/")})
+        fusion.load_state_dict(strip_prefix("fusion", tensors))
+        head.load_state_dict(strip_prefix("head", tensors))
         optimizer_from_flat(opt, "opt", tensors, meta["opt"])
         epoch, history = meta["epoch"], meta["history"]
     while epoch < pc.epochs:
@@ -67,8 +67,8 @@ def run_pretrain(ds: FeatureDataset, genotype: Genotype, cfg: RunConfig, device:
         epoch += 1
         if state_path is not None:
             to, mo = optimizer_to_flat(opt, "opt")
-            save_tensors(state_path, {**{f"fusion/{k}": v for k, v in fusion.state_dict().items()},
-                                      **{f"head/{k}": v for k, v in head.state_dict().items()}, **to},
+            save_tensors(state_path, {**with_prefix("fusion", fusion.state_dict()),
+                                      **with_prefix("head", head.state_dict()), **to},
                          {"kind": "pretrain_state", "epoch": epoch, "history": history, "opt": mo})
         callback(ProgressEvent("pretrain", epoch - 1, pc.epochs, 1, 1, {"loss": history[-1]["loss"]}, True))
     return fusion, history

@@ -26,7 +26,7 @@ from torch import nn
 from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
 from .cells import ProjectionHead
-from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors
+from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors, strip_prefix, with_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast
@@ -139,8 +139,8 @@ class _Search:
     def save(self, path: Path) -> None:
         tw, mw = optimizer_to_flat(self.opt_w, "opt_w")
         ta, ma = optimizer_to_flat(self.opt_a, "opt_a")
-        tensors = {**{f"net/{k}": v for k, v in self.net.state_dict().items()},
-                   **{f"head/{k}": v for k, v in self.head.state_dict().items()}, **tw, **ta}
+        tensors = {**with_prefix("net", self.net.state_dict()), **with_prefix("head", self.head.state_dict()),
+                   **tw, **ta}
         meta = {"kind": "search_state", "epoch": self.epoch, "history": self.history, "best": self.best,
                 "opt_w": mw, "opt_a": ma, "config": self.cfg.to_dict()}
         save_tensors(path, tensors, meta)
@@ -149,8 +149,8 @@ class _Search:
         tensors, meta = load_tensors(path, self.device)
         if meta.get("config") != json.loads(json.dumps(self.cfg.to_dict())):
             raise ValueError(f"{path}: search state was written with a different configuration")
-        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net/")})
-        self.head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head/")})
+        self.net.load_state_dict(strip_prefix("net", tensors))
+        self.head.load_state_dict(strip_prefix("head", tensors))
         optimizer_from_flat(self.opt_w, "opt_w", tensors, meta["opt_w"])
         optimizer_from_flat(self.opt_a, "opt_a", tensors, meta["opt_a"])
         self.epoch, self.history, self.best = meta["epoch"], meta["history"], meta["best"]
