@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .auth import hash_key, owner_cache, owner_for_key
-from .db import SessionLocal
+from .db import SessionLocal, run_read
 from .errors import Unauthorized
 from .settings import Settings, get_settings
 
@@ -31,6 +31,10 @@ class Db:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await run_in_threadpool(self.call, fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like ``run`` for lookups that write nothing (autocommit session, no ping)."""
+        return await run_in_threadpool(run_read, fn, *args)
 
     @staticmethod
     def call(fn: Callable[..., T], *args: Any) -> T:
@@ -66,7 +70,7 @@ async def get_owner(request: Request, settings: SettingsDep) -> str:
         raise Unauthorized()
     owner = owner_cache.get(hash_key(key), settings.auth_cache_s) if settings.auth_cache_s else None
     if owner is None:
-        owner = await _DB.run(_lookup_owner, key, settings.auth_cache_s)
+        owner = await _DB.read(_lookup_owner, key, settings.auth_cache_s)
     if owner is None:
         raise Unauthorized("invalid or revoked API key")
     request.state.owner_id = owner

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     predict_device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     predict_cache_size: int = Field(default=4, ge=1)
     predict_max_batch: int = Field(default=64, ge=1)
-    db_pool_size: int = Field(default=10, ge=1)
+    # torch threads per API process for /predict (0: torch's default, one per core). With N API
+    # processes on C cores, C // N avoids N x C threads fighting over C cores.
+    predict_threads: int = Field(default=0, ge=0)
+    db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -116,7 +116,9 @@ class Service:
         if not a.no_worker:
             self.procs.append(P.start_worker(env, a.queues, "ssnas", "prefork", a.workers,
                                              open(worker_log, "ab")))
-        self.procs.append(P.start_api(env, a.host, a.port, open(logs / "api.log", "ab"), a.api_workers))
+        # /predict: the API processes share the cores instead of each taking all of them
+        api_env = {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // a.api_workers)), **env}
+        self.procs.append(P.start_api(api_env, a.host, a.port, open(logs / "api.log", "ab"), a.api_workers))
         if not a.no_worker:  # "ready" means a job submitted now starts at once
             P.wait_for(lambda: b" ready." in worker_log.read_bytes()[offset:], 300, "the worker",
                        self.procs[-2])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ..deps import DbDep, OwnerDep, SettingsDep
 from ..genotype_svg import genotype_svg
@@ -30,27 +31,34 @@ async def create_job(body: JobCreate, db: DbDep, owner: OwnerDep, settings: Sett
 async def list_jobs(db: DbDep, owner: OwnerDep, status: Status | None = None, limit: Limit = 50,
                     offset: After = 0) -> JobPage:
     """Your jobs, newest first, optionally filtered by status, one page at a time."""
-    return await db.run(svc.list_jobs, owner, status, limit, offset)
+    return await db.read(svc.list_jobs, owner, status, limit, offset)
 
 
-@router.get("/{job_id}", response_model=JobOut)
-async def get_job(job_id: str, db: DbDep, owner: OwnerDep) -> JobOut:
-    """Status, stage, progress, ETA, attempt, latest metrics and error of one job."""
-    return await db.run(svc.read_job, owner, job_id)
+@router.get("/{job_id}", response_model=JobOut, responses={304: {"description": "unchanged since the ETag sent"}})
+async def get_job(job_id: str, db: DbDep, owner: OwnerDep, request: Request) -> Response:
+    """Status, stage, progress, ETA, attempt, latest metrics and error of one job.
+
+    The response carries an ``ETag``; a poller that sends it back as ``If-None-Match`` gets
+    ``304 Not Modified`` (no body) while the job is unchanged."""
+    body = (await db.read(svc.read_job, owner, job_id)).model_dump_json().encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get("/{job_id}/metrics", response_model=MetricPage)
 async def job_metrics(job_id: str, db: DbDep, owner: OwnerDep, after: After = 0,
                       limit: Limit = 500) -> MetricPage:
     """Per-epoch metric rows with seq > after (poll with the returned next_after)."""
-    return await db.run(svc.metrics_page, owner, job_id, after, limit)
+    return await db.read(svc.metrics_page, owner, job_id, after, limit)
 
 
 @router.get("/{job_id}/logs", response_model=LogPage)
 async def job_logs(job_id: str, db: DbDep, owner: OwnerDep, after: After = 0,
                    limit: Limit = 500) -> LogPage:
     """Log lines of the job with seq > after."""
-    return await db.run(svc.logs_page, owner, job_id, after, limit)
+    return await db.read(svc.logs_page, owner, job_id, after, limit)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut,

@@ -73,8 +73,12 @@ def predictor_for(session: Session, model: Model) -> Loaded:
         _cache = PredictorCache(get_settings().predict_cache_size)
 
     def load():
+        import torch
+
         from ssnas_core.predict import Predictor
 
+        if get_settings().predict_threads:
+            torch.set_num_threads(get_settings().predict_threads)
         path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
         if not path.exists():
             read_blob_to_file(session, model.checkpoint_id, path)

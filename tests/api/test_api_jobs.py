@@ -226,3 +226,36 @@ def test_mfas_genotype_svg(client, alice):
     for word in ("img.s4", "img.head", "txt.vec", "fusion 0", "fusion 1", "relu", "sigmoid"):
         assert word in texts
     assert len(list(root.iter("{http://www.w3.org/2000/svg}path"))) == 2 + 3 + 1 + 1  # + arrow
+
+
+def test_poll_etag_answers_304_until_the_job_changes(client, alice, bob):
+    job = make_job("alice", make_dataset("alice"))
+    first = client.get(f"/jobs/{job}", headers=alice)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and first.json()["status"] == "queued"
+    again = client.get(f"/jobs/{job}", headers={**alice, "If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert client.get(f"/jobs/{job}", headers={**bob, "If-None-Match": etag}).status_code == 404
+    with session_scope() as s:
+        rt.claim_job(s, job, "w1")
+    changed = client.get(f"/jobs/{job}", headers={**alice, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["status"] == "running"
+    assert changed.headers["etag"] != etag
+
+
+def test_poll_survives_a_dead_pooled_connection(client, alice):
+    """Read lookups skip the ping on checkout: a pooled connection killed by the server (a
+    database restart) costs one retry on a fresh connection, not an error."""
+    from sqlalchemy import text
+
+    from api.db import get_engine, get_read_engine
+
+    job = make_job("alice", make_dataset("alice"))
+    assert client.get(f"/jobs/{job}", headers=alice).status_code == 200
+    with get_read_engine().connect() as conn:
+        pids = [conn.execute(text("SELECT pg_backend_pid()")).scalar()]
+    with get_engine().begin() as conn:  # not a read-engine connection
+        for pid in pids:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    r = client.get(f"/jobs/{job}", headers=alice)
+    assert r.status_code == 200 and r.json()["id"] == job
