@@ -7,6 +7,8 @@ the ASGI chunks as they arrive, so nothing is spooled twice and nothing is held 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import queue
 import re
@@ -32,6 +34,27 @@ class Received:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+def _libc_malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the allocator's free pages back to the system (glibc ``malloc_trim``).
+
+    The 1 MiB upload pieces and the validator's temporaries are freed, but glibc keeps freed
+    blocks of its heaps (one per thread that allocated them) mapped: without this an upload
+    leaves its pieces resident, and the validation that follows adds its own on top of them.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def safe_filename(name: str, default: str = "upload.bin") -> str:
     """Basename only, [A-Za-z0-9._-], no leading dot, at most 100 characters."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -44,7 +67,7 @@ class _FileSink:
 
     Hashing and writing run on a helper thread (both release the GIL), fed 1 MiB pieces through
     a bounded queue, so they overlap with receiving and parsing; memory stays below
-    ``(QUEUE_DEPTH + 1) * buffering``.
+    ``(QUEUE_DEPTH + 2) * buffering``, and is given back to the system on close.
     """
 
     QUEUE_DEPTH = 8
@@ -77,18 +100,19 @@ class _FileSink:
             raise self._error
         self._buf += data
         if len(self._buf) >= self.buffering:
-            self._q.put(bytes(self._buf))
-            self._buf.clear()
+            self._q.put(self._buf)  # handed over to the writer thread, not copied
+            self._buf = bytearray()
 
     def close(self) -> None:
         """Flush, stop the writer thread, close the file; raises a write error (disk full...)."""
         if self._thread.is_alive():
             if self._buf:
-                self._q.put(bytes(self._buf))
-                self._buf.clear()
+                self._q.put(self._buf)
+                self._buf = bytearray()
             self._q.put(None)
             self._thread.join()
             self.fh.close()
+            release_freed_memory()
         if self._error is not None:
             raise self._error
 

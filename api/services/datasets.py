@@ -23,7 +23,7 @@ from ..schemas import DatasetList, DatasetOut
 from ..settings import Settings
 from ..storage import dataset_dir, remove_tree
 from ..tables import ACTIVE, Dataset, Job, new_id
-from ..upload import receive_upload
+from ..upload import receive_upload, release_freed_memory
 from .archives import extract_zip, zipped_folder_format
 from .owned import get_owned
 from .quotas import upload_limit
@@ -54,15 +54,18 @@ def _validate_and_place(received_path: Path, root: Path, limit: int) -> tuple[di
     the validators know those formats as folders, and workers memory-map the files."""
     from ssnas_core.data.raw import DataFormatError
 
-    folder = zipped_folder_format(received_path)
-    if folder is not None:
-        try:
-            target = extract_zip(received_path, root / "data", limit, top=folder[1])
-        except (zipfile.BadZipFile, DataFormatError, EOFError) as exc:
-            raise Invalid(f"invalid dataset: broken {folder[0]} zip ({exc})") from exc
-        received_path.unlink()
-        return inspect_upload(target), target
-    return inspect_upload(received_path), received_path
+    try:
+        folder = zipped_folder_format(received_path)
+        if folder is not None:
+            try:
+                target = extract_zip(received_path, root / "data", limit, top=folder[1])
+            except (zipfile.BadZipFile, DataFormatError, EOFError) as exc:
+                raise Invalid(f"invalid dataset: broken {folder[0]} zip ({exc})") from exc
+            received_path.unlink()
+            return inspect_upload(target), target
+        return inspect_upload(received_path), received_path
+    finally:
+        release_freed_memory()  # the validator's temporaries (HDF5 caches, id strings)
 
 
 def _record(session: Session, row: Dataset) -> DatasetOut:

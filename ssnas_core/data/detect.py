@@ -100,11 +100,17 @@ def _inspect_features(path: Path, deep: bool) -> dict[str, Any]:
     try:
         man, n = ds.manifest, len(ds)
         want = (n, man.num_labels) if man.task == "multilabel" else (n,)
-        if ds.labels.shape != want or ds.split.shape != (n,) or len(ds.ids) != n:
+        if ds.labels.shape != want or ds.split.shape != (n,) or ds.ids_shape != (n,):
+            ids = ds.ids_shape[0] if ds.ids_shape else "scalar"
             raise DataFormatError(f"{path.name}: labels {ds.labels.shape} / split "
-                                  f"{ds.split.shape} / ids {len(ds.ids)} do not fit {n} samples")
+                                  f"{ds.split.shape} / ids {ids} do not fit {n} samples")
         if not np.isin(ds.split, [0, 1, 2]).all():
             raise DataFormatError(f"{path.name}: split codes outside 0/1/2")
+        try:  # every id is read and decoded, in bounded pieces (all at once: ~150 B a sample at peak)
+            for _ in ds.iter_ids():
+                pass
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(f"{path.name}: ids are not UTF-8 ({exc})") from exc
         if deep:
             for start in range(0, n, 4096):
                 for name, arr in ds.get(np.arange(start, min(n, start + 4096))).items():

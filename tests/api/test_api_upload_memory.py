@@ -2,8 +2,9 @@
 
 The server's peak RSS (VmHWM, reset through /proc/<pid>/clear_refs after a warm-up upload, and
 RSS sampled every 10 ms) must stay within 40 MB of its RSS before the upload, whatever the upload size: the body is
-streamed to disk in pieces, hashed on the way, and the zipped feature folder is extracted in
-pieces too.
+streamed to disk in pieces, hashed on the way, the zipped feature folder is extracted in
+pieces too, and the validator reads the per-sample columns (400k ids here) in bounded pieces
+(all ids at once as Python strings cost ~60 MB of heap for 400k samples).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from api_factories import LABELS, make_features_zip, make_key, zip_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-BIG_ROWS, BIG_DIM = 50_000, 1_000  # float32: 200 MB of features
+BIG_ROWS, BIG_DIM = 400_000, 125  # float32: 200 MB of features, 400k samples (ids, labels, split)
 
 
 def _free_port() -> int:
@@ -69,7 +70,8 @@ def _big_features_zip(tmp: Path) -> Path:
     x = np.random.default_rng(0).standard_normal((BIG_ROWS, BIG_DIM), dtype=np.float32)
     labels = np.zeros((BIG_ROWS, len(LABELS)), np.uint8)
     split = (np.arange(BIG_ROWS) % 3).astype(np.uint8)
-    write_features(tmp / "bigfeat", man, {"big": x}, labels, split, dtype="float32").close()
+    ids = [f"sample-{i:07d}" for i in range(BIG_ROWS)]
+    write_features(tmp / "bigfeat", man, {"big": x}, labels, split, ids, dtype="float32").close()
     del x
     return zip_dir(tmp / "bigfeat", tmp / "big.zip", "bigfeat")
 
