@@ -82,6 +82,22 @@ def ReadSession() -> Session:  # noqa: N802 - reads like the class it builds
     return _factory(get_settings().database_url, True)()
 
 
+def warm_read_pool(count: int) -> int:
+    """Open ``count`` read connections now and return them to the pool, so the first burst of
+    polls after a start does not wait for Postgres backends to fork. Returns how many opened."""
+    engine = get_read_engine()
+    if engine.dialect.name == "sqlite":
+        return 0
+    conns = []
+    try:
+        for _ in range(min(count, engine.pool.size())):
+            conns.append(engine.connect())
+    finally:
+        for conn in conns:
+            conn.close()
+    return len(conns)
+
+
 def run_read(fn: Callable[..., T], *args: Any) -> T:
     """``fn(session, *args)`` on a read session, once more if the connection was found dead."""
     for attempt in (1, 2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -21,15 +22,34 @@ Every route except `/health` and the docs needs `Authorization: Bearer <API key>
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
-    """At start-up: remove upload folders left by a process killed mid-upload."""
+    """At start-up: remove upload folders left by a process killed mid-upload, open half the
+    read pool, then exempt the start-up objects from garbage collection (``gc_freeze``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from .db import warm_read_pool
     from .deps import Db
     from .services.datasets import sweep_orphan_uploads
 
+    log = logging.getLogger("ssnas.api")
     try:
         await Db().run(sweep_orphan_uploads)
-    except Exception:  # noqa: BLE001 - a sweep failure must not stop the API
-        logging.getLogger("ssnas.api").warning("orphan upload sweep failed", exc_info=True)
+        await run_in_threadpool(warm_read_pool, max(1, get_settings().db_pool_size // 2))
+    except Exception:  # noqa: BLE001 - neither must stop the API (the database may come later)
+        log.warning("start-up sweep or pool warm-up failed", exc_info=True)
+    gc_freeze()
     yield
+
+
+def gc_freeze() -> None:
+    """Move every object alive now (modules, routes, models) out of the collector's reach.
+
+    A full collection scans every tracked object; with FastAPI, SQLAlchemy and pydantic
+    loaded that took about 200 ms here, a stall that every request in flight waited out
+    (the p99 of 200 pollers). Called after start-up and after a model loads; objects frozen
+    are still freed by reference counting, only cycles among them are never collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app() -> FastAPI:

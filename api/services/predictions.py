@@ -83,8 +83,11 @@ def predictor_for(session: Session, model: Model) -> Loaded:
         if not path.exists():
             read_blob_to_file(session, model.checkpoint_id, path)
         s = get_settings()
-        return Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch,
-                      model.id[:8])
+        loaded = Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch, model.id[:8])
+        from ..main import gc_freeze
+
+        gc_freeze()  # torch and the backbones bring many long-lived objects
+        return loaded
 
     return _cache.get(model.checkpoint_id, load)
 

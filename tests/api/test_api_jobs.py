@@ -259,3 +259,20 @@ def test_poll_survives_a_dead_pooled_connection(client, alice):
             assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
     r = client.get(f"/jobs/{job}", headers=alice)
     assert r.status_code == 200 and r.json()["id"] == job
+
+
+def test_startup_warms_the_read_pool_and_freezes_startup_objects(db):
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from api.db import get_read_engine
+    from api.main import create_app
+    from api.settings import get_settings
+
+    get_read_engine().dispose()
+    gc.unfreeze()
+    with TestClient(create_app()) as c:
+        assert c.get("/health").status_code == 200
+        assert get_read_engine().pool.checkedin() >= get_settings().db_pool_size // 2
+        assert gc.get_freeze_count() > 10_000  # modules, routes, settings: out of the collector's way
