@@ -51,13 +51,16 @@ class Predictor:
             raise PredictError("all nodes must have the same batch size")
         return to_probs(self.model(tensors), self.task).float().cpu().numpy()
 
-    def predict_raw(self, samples: list[dict[str, Any]]) -> np.ndarray:
-        """Raw inputs (e.g. {"poster": PIL.Image, "plot": str}) through the checkpoint's backbones."""
+    def predict_raw(self, samples: list[dict[str, Any]], pool: Any = None) -> np.ndarray:
+        """Raw inputs (e.g. {"poster": PIL.Image, "plot": str}) through the checkpoint's backbones.
+
+        pool: a thread pool to run the fields' backbones side by side (torch releases the GIL).
+        """
         from .data.extract import extract_one  # backbones load only when raw inputs are used
 
         if not self.backbones:
             raise PredictError("this model was trained on precomputed features; send features, not raw inputs")
-        return self.predict_features(extract_one(samples, self.backbones, device=self.device))
+        return self.predict_features(extract_one(samples, self.backbones, device=self.device, pool=pool))
 
     def labels(self, probs: np.ndarray) -> list[list[str]]:
         """Predicted label names per sample: probs > threshold (multi-label) or the argmax."""

@@ -11,6 +11,7 @@ import io
 import threading
 import wave
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,29 @@ from .models import get_model
 
 
 class Loaded:
-    """A Predictor plus the batcher that serialises its raw-input forward passes."""
+    """A Predictor plus the batcher that serialises its raw-input forward passes.
+
+    On the CPU the fields' backbones (poster, plot) run side by side on a thread each, so a
+    lone request waits for the slower backbone rather than for both in turn.
+    """
 
     def __init__(self, predictor, max_batch: int, name: str):
+        import torch
+
         self.predictor = predictor
-        self.raw = MicroBatcher(predictor.predict_raw, max_batch, name)
+        fields = len(predictor.backbones)
+        threads = get_settings().predict_threads or torch.get_num_threads()
+        self.pool = None
+        if fields > 1 and predictor.device.type == "cpu":
+            self.pool = ThreadPoolExecutor(fields, thread_name_prefix=f"predict-{name}-field")
+            threads = max(1, threads // fields)  # the field threads share this process's cores
+        torch.set_num_threads(threads)
+        self.raw = MicroBatcher(lambda samples: predictor.predict_raw(samples, pool=self.pool), max_batch, name)
 
     def close(self) -> None:
         self.raw.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
 
 
 class PredictorCache:
@@ -73,12 +89,8 @@ def predictor_for(session: Session, model: Model) -> Loaded:
         _cache = PredictorCache(get_settings().predict_cache_size)
 
     def load():
-        import torch
-
         from ssnas_core.predict import Predictor
 
-        if get_settings().predict_threads:
-            torch.set_num_threads(get_settings().predict_threads)
         path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
         if not path.exists():
             read_blob_to_file(session, model.checkpoint_id, path)

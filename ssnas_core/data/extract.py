@@ -174,7 +174,7 @@ def field_parallel(backbones: dict[str, Backbone], enabled: bool | None) -> Iter
 
 
 def extract_one(samples: list[dict[str, Any]], backbones: dict[str, Any],
-                device: str = "cpu") -> dict[str, np.ndarray]:
+                device: str = "cpu", pool: ThreadPoolExecutor | None = None) -> dict[str, np.ndarray]:
     """Features of raw samples for prediction: {node: float32 (B, *shape)}.
 
     ``backbones`` is ``manifest.info["backbones"]`` (field -> spec), so the nodes and the
@@ -187,7 +187,7 @@ def extract_one(samples: list[dict[str, Any]], backbones: dict[str, Any],
     if missing:
         raise DataFormatError(f"samples lack the fields {missing} (expected {sorted(specs)})")
     loaded = {f: cached_backbone(s, device) for f, s in specs.items()}
-    return run_batch(samples, loaded)
+    return run_batch(samples, loaded, pool=pool)
 
 
 def _manifest(raw: RawDataset, backbones: dict[str, Backbone], specs: dict[str, BackboneSpec],
