@@ -46,9 +46,11 @@ def beat(session: Session, job_id: str, attempt: int, **fields) -> bool:
     return job_runtime.heartbeat(session, job_id, **fields)
 
 
-def stage_spans(cfg: RunConfig, with_features: bool) -> dict[str, tuple[float, float]]:
-    """Stage -> (start, end) share of the whole job, proportional to rough per-epoch costs."""
-    cost = {"search": 2.0 * cfg.search.epochs,  # a weight pass and an architecture pass
+def stage_spans(cfg: RunConfig, with_features: bool,
+                search_cost: float | None = None) -> dict[str, tuple[float, float]]:
+    """Stage -> (start, end) share of the whole job, proportional to rough per-epoch costs
+    (``search_cost``: the search's cost in those units when it is not the pipeline's search)."""
+    cost = {"search": 2.0 * cfg.search.epochs if search_cost is None else search_cost,  # weight + arch pass
             "pretrain": float(cfg.pretrain.epochs) if cfg.search.mode == "ssl" else 0.0,
             "finetune": 0.5 * cfg.finetune.epochs}
     total = sum(cost.values())
@@ -71,7 +73,7 @@ class JobProgress:
     def __init__(self, job_id: str, attempt: int, cfg: RunConfig, with_features: bool,
                  on_epoch_end: Callable[[Session, ProgressEvent], None] | None = None,
                  min_interval_s: float = 1.0):
-        self.job_id, self.attempt = job_id, attempt
+        self.job_id, self.attempt, self.with_features = job_id, attempt, with_features
         self.spans = stage_spans(cfg, with_features)
         self.on_epoch_end = on_epoch_end
         self.min_interval_s = min_interval_s

@@ -1,9 +1,10 @@
 """A job's working directory mirrored in the database, so any worker can resume it.
 
-``ssnas_core.pipeline`` keeps its resumable state as files in the workdir (written before each
-end-of-epoch event). After every epoch the changed files are streamed into checkpoint rows (one
-kind per file name, older versions deleted once the new one is complete); a worker that claims the
-job later rebuilds the workdir from those rows, never from a local disk it may not share.
+``ssnas_core.pipeline`` (and the MFAS baseline, ``run_mfas``) keeps its resumable state as files in
+the workdir (written before each end-of-epoch event). After every epoch the changed files are
+streamed into checkpoint rows (one kind per file name, older versions deleted once the new one is
+complete); a worker that claims the job later rebuilds the workdir from those rows, never from a
+local disk it may not share.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from api.services import job_runtime
 from api.storage import delete_blob, put_file_blob, read_blob_to_file
 from api.tables import Checkpoint
 
-# the pipeline's resumable files (ssnas_core.pipeline names); model.safetensors is stored separately
-STATE_FILES = ("search_state.safetensors", "search_result.json", "pretrain_state.safetensors")
+# the resumable files of ssnas_core.pipeline and of run_mfas (baselines.runner.MFAS_SCORES: kept in
+# sync by hand, as this module does not import torch); model.safetensors is stored separately
+STATE_FILES = ("search_state.safetensors", "search_result.json", "pretrain_state.safetensors", "mfas_scores.json")
 
 
 def _signature(path: Path) -> tuple[int, int]:

@@ -12,6 +12,11 @@ with probability proportional to surrogate score^(1/T),
 T = (T0 - Tf) exp(-(i+1)^2 / s^2) + Tf for the i-th round overall; each is trained and
 scored (the caller's function: dev weighted F1 on the labeled dev subset); then the LSTM
 surrogate (triple embeddings -> LSTM -> linear -> sigmoid) is refit on all scores so far.
+
+The search is a pure function of ``seed`` and the scores: it draws from its own numpy generator,
+and the surrogate (seeded once, fitted without randomness) reads only the scores. So a caller
+that stops it (``on_eval`` raising) and calls it again with ``score`` answering the already
+evaluated candidates from a cache follows the same path to the same result.
 """
 
 from __future__ import annotations
@@ -122,16 +127,23 @@ def _draw(pool: list[Arch], surrogate: Surrogate, t: float, k: int, rng: np.rand
     return [pool[j] for j in sorted(chosen)]
 
 
-def mfas_search(n_a: int, n_b: int, score: Callable[[Arch], float], cfg: MFASConfig,
-                seed: int) -> tuple[Arch, list[dict]]:
+def planned_evaluations(cfg: MFASConfig) -> int:
+    """An upper bound on the candidates one search evaluates (fewer when a pool runs out)."""
+    return cfg.iterations * cfg.depth * cfg.k
+
+
+def mfas_search(n_a: int, n_b: int, score: Callable[[Arch], float], cfg: MFASConfig, seed: int,
+                on_eval: Callable[[int, int, dict], None] | None = None) -> tuple[Arch, list[dict]]:
     """Run the progressive search; ``score(arch)`` trains one candidate and returns its dev score.
+    After each evaluation ``on_eval(done, planned, entry)`` is called with the number of
+    evaluations so far, ``planned_evaluations(cfg)`` and the history entry; it may raise to stop.
     Returns (best architecture by score, history of every evaluation)."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     surrogate = Surrogate(n_a, n_b, cfg.surrogate_hidden)
     triples = [(a, b, c) for a in range(n_a) for b in range(n_b) for c in range(len(ACTIVATIONS))]
     seen: dict[Arch, float] = {}
-    history, rnd = [], 0
+    history, rnd, planned = [], 0, planned_evaluations(cfg)
     for it in range(cfg.iterations):
         for depth in range(1, cfg.depth + 1):
             if depth == 1:
@@ -145,6 +157,8 @@ def mfas_search(n_a: int, n_b: int, score: Callable[[Arch], float], cfg: MFASCon
                 seen[arch] = float(score(arch))
                 history.append({"iteration": it, "depth": depth, "round": rnd, "temperature": t,
                                 "arch": [list(x) for x in arch], "score": seen[arch]})
+                if on_eval is not None:
+                    on_eval(len(history), planned, history[-1])
             surrogate.fit(list(seen), list(seen.values()), cfg.surrogate_steps)
             rnd += 1
     best = max(seen, key=lambda a: seen[a])

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..callbacks import Callback, ProgressEvent, no_callback
 from ..config import RunConfig, from_dict
 from ..data.features import FeatureDataset
 from ..device import resolve_device
@@ -34,7 +36,7 @@ from ..model import FusionNet
 from ..pipeline import pretrain_stage, search_stage, split_indices
 from . import trivial
 from .late_fusion import late_fusion, unimodal
-from .mfas import MFASConfig, MFASNet, mfas_search
+from .mfas import MFASConfig, MFASNet, mfas_search, planned_evaluations
 from .random_arch import random_genotype
 
 
@@ -100,13 +102,14 @@ def _params(module: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConfig) -> dict[str, Any]:
+def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConfig,
+                       callback: Callback = no_callback) -> dict[str, Any]:
     """Finetune ``fusion`` + head on the labeled subset, select on the dev subset, test once."""
     device = resolve_device(cfg.device)
     idx = split_indices(ds, cfg)
     t0 = time.perf_counter()
     model, ft = run_finetune(ds, fusion.to(device), cfg, device, labeled_idx=idx["labeled"],
-                             dev_idx=idx["dev_labeled"])
+                             dev_idx=idx["dev_labeled"], callback=callback)
     metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device),
                "test": evaluate(model, ds, idx["test"], device)}
     return {"metrics": metrics, "params": _params(model), "fusion_params": _params(model.fusion),
@@ -179,9 +182,48 @@ def unimodal_runner(modality: str) -> Callable[..., dict[str, Any]]:
     return run
 
 
-def run_mfas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+MFAS_SCORES = "mfas_scores.json"  # run_mfas's resumable state: the dev score of every trained candidate
+
+
+def _mfas_key(ds: FeatureDataset, r: float, seed: int, budget: Budget) -> str:
+    """What a cached candidate score depends on: the dataset's nodes, labels and splits, r, seed, budget."""
+    h = hashlib.sha256(json.dumps({"r": r, "seed": seed, "budget": budget.to_dict(),
+                                   "nodes": [[n.name, n.modality, list(n.shape)] for n in ds.node_specs]},
+                                  sort_keys=True).encode())
+    h.update(np.ascontiguousarray(ds.labels).tobytes())
+    h.update(np.ascontiguousarray(ds.split).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_mfas_scores(path: Path, key: str) -> dict[str, float]:
+    """The cached candidate scores of run ``key`` (empty when absent, unreadable or another run's)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        return {}
+    return {str(a): float(v) for a, v in dict(doc.get("scores") or {}).items()}
+
+
+def _save_mfas_scores(path: Path, key: str, scores: dict[str, float]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "scores": scores}))
+    os.replace(tmp, path)  # a reader (or a resumed run) never sees half a file
+
+
+def run_mfas(ds, r, seed, budget: Budget, workdir: Path, callback: Callback = no_callback) -> dict[str, Any]:
     """MFAS on the first two modalities; candidates trained briefly on the labeled subset and
-    scored on the dev subset; the best one retrained with the full finetuning budget."""
+    scored on the dev subset; the best one retrained with the full finetuning budget.
+
+    Resumable: each trained candidate's dev score is saved to ``workdir / MFAS_SCORES`` before
+    its event; a later call for the same run replays the search with those scores instead of
+    retraining (``mfas_search`` then takes the same path). ``callback`` gets, per candidate
+    epoch, a "search" event inside the candidate (a cancel stops there), per trained candidate
+    an end-of-epoch "search" event (epoch = candidates done - 1, epochs = the planned upper
+    bound, metrics: its dev weighted F1), per cached candidate a plain "search" event, and then
+    the "finetune" events of the final retraining.
+    """
     mods = ds.manifest.modalities
     if len(mods) < 2:
         raise ValueError(f"MFAS needs two modalities, the dataset has {mods}")
@@ -191,19 +233,43 @@ def run_mfas(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     short = budget.run_config(ds, r, seed, "supervised", epochs=mc.epochs, patience=mc.epochs)
     device = resolve_device(short.device)
     idx = split_indices(ds, short)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache_path, key = workdir / MFAS_SCORES, _mfas_key(ds, r, seed, budget)
+    cache = load_mfas_scores(cache_path, key)
+    planned = planned_evaluations(mc)
+    state = {"done": 0, "trained": False}
     t0 = time.perf_counter()
 
-    def score(arch) -> float:
-        torch.manual_seed(seed)
-        net = MFASNet(arch, nodes_a, nodes_b, dims, mc.hidden)
-        _, info = run_finetune(ds, net.to(device), short, device,
-                               labeled_idx=idx["labeled"], dev_idx=idx["dev_labeled"])
-        return info["dev_weighted_f1"]
+    def candidate_epoch(ev: ProgressEvent) -> None:  # inside one candidate: progress and cancel points
+        callback(ProgressEvent("search", state["done"], planned, ev.epoch + 1, ev.epochs))
 
-    best, history = mfas_search(len(nodes_a), len(nodes_b), score, mc, seed)
+    def score(arch) -> float:
+        name = json.dumps([list(t) for t in arch])
+        state["trained"] = name not in cache
+        if state["trained"]:
+            torch.manual_seed(seed)
+            net = MFASNet(arch, nodes_a, nodes_b, dims, mc.hidden)
+            _, info = run_finetune(ds, net.to(device), short, device, labeled_idx=idx["labeled"],
+                                   dev_idx=idx["dev_labeled"], callback=candidate_epoch)
+            cache[name] = float(info["dev_weighted_f1"])
+            _save_mfas_scores(cache_path, key, cache)
+        return cache[name]
+
+    def on_eval(done: int, total: int, entry: dict) -> None:
+        state["done"] = done
+        if not state["trained"]:  # replayed from the cache: recorded by the attempt that trained it
+            callback(ProgressEvent("search", done, total, 0, 1))
+            return
+        metrics = {"dev_weighted_f1": entry["score"], "candidate": float(done), "depth": float(entry["depth"]),
+                   "iteration": float(entry["iteration"])}
+        callback(ProgressEvent("search", done - 1, total, 1, 1, metrics, True))
+
+    best, history = mfas_search(len(nodes_a), len(nodes_b), score, mc, seed, on_eval=on_eval)
     search_s = time.perf_counter() - t0
     torch.manual_seed(seed)
-    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.run_config(ds, r, seed))
+    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.run_config(ds, r, seed),
+                             callback=callback)
     names = [[ds.node_specs[nodes_a[a]].name, ds.node_specs[nodes_b[b]].name, c] for a, b, c in best]
     rec["epochs"] |= {"candidate": short.finetune.epochs, "candidates": len(history)}
     return rec | {"genotype": {"mfas": [list(t) for t in best], "nodes": names}, "search_history": history,

@@ -122,3 +122,32 @@ def test_an_mfas_job_records_its_architecture_and_metrics_without_a_model(svc, w
     assert set(job.result["metrics"]) == {"dev", "test"}
     with session_scope() as s:
         assert s.scalars(select(Model).where(Model.job_id == job_id)).all() == []
+
+
+def _search_rows(job_id):
+    with session_scope() as s:
+        rows = s.scalars(select(JobMetric).where(JobMetric.job_id == job_id, JobMetric.stage == "search")
+                         .order_by(JobMetric.seq)).all()
+        return [(r.epoch, dict(r.metrics)) for r in rows]
+
+
+def test_a_cancelled_mfas_job_stops_at_its_next_candidate_with_per_candidate_progress(svc, worker, tmp_path):
+    from worker.state import STATE_FILES
+
+    ds_id = make_feature_dataset("alice", tmp_path / "feat")
+    # ~170 candidates of 10 epochs each: minutes of search; the cancel must not wait for it
+    mfas = {"depth": 4, "k": 15, "iterations": 3, "epochs": 10, "surrogate_hidden": 16, "surrogate_steps": 20}
+    job_id = make_job("alice", ds_id, {**job_spec(ds_id), "method": "mfas", "mfas": mfas})
+    send(job_id)
+    running = wait_job(job_id, lambda j: terminal(j) or len(_search_rows(job_id)) >= 2, 120, poll_s=0.05)
+    assert running.status == "running" and running.stage == "search"
+    assert 0 < running.progress < 0.1 and running.eta_s is not None  # 2 of 180 candidates, paced
+    with session_scope() as s:
+        s.get(Job, job_id).cancel_requested = True
+    job = wait_job(job_id, terminal, 60)
+    assert job.status == "cancelled" and job.error == "cancelled by request"
+    assert job.stage == "search" and running.progress <= job.progress < 0.5
+    rows = _search_rows(job_id)
+    assert 2 <= len(rows) < 10 and [e for e, _ in rows] == list(range(len(rows)))  # one row per candidate
+    assert all(0 <= m["dev_weighted_f1"] <= 1 and m["candidate"] == e + 1 for e, m in rows)
+    assert "mfas_scores.json" in _kinds(job_id) and "mfas_scores.json" in STATE_FILES

@@ -1,4 +1,4 @@
-"""kill -9 of a worker mid-search: the job is found lost by the reaper of another worker,
+"""kill -9 of a worker mid-search (BM-NAS, MFAS): the job is found lost by the reaper of another worker,
 resumed from its database checkpoint, and ends with the genotype of an uninterrupted run."""
 
 from __future__ import annotations
@@ -76,3 +76,35 @@ def test_sigterm_to_a_worker_hands_its_running_job_back_to_the_queue(svc, tmp_pa
         assert any("shutting down: job requeued" in m for m in logs)
         s.get(Job, job_id).cancel_requested = True  # the re-sent doorbell then cancels instead of running
     assert redis.Redis.from_url(REDIS_URL).llen(f"{svc.prefix}cpu") >= 1  # re-sent for the next worker
+
+
+def test_kill9_mid_mfas_search_resumes_without_retraining_and_ends_like_an_uninterrupted_run(svc, tmp_path):
+    ds_id = make_feature_dataset("bob", tmp_path / "feat")
+    mfas = {"depth": 2, "k": 3, "iterations": 2, "epochs": 1, "surrogate_hidden": 16, "surrogate_steps": 20}
+    spec = {**job_spec(ds_id), "method": "mfas", "mfas": mfas}
+    victim = make_job("bob", ds_id, spec)
+    log = tmp_path / "workers.log"
+    log.touch()
+    with celery_worker(svc, log, name="doomed-mfas") as proc:
+        send(victim)
+        wait_job(victim, lambda j: terminal(j) or len(_search_epochs(victim)) >= 2, 120, poll_s=0.05)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        job, done = job_row(victim), _search_epochs(victim)
+        kill(proc)
+
+    reference = make_job("bob", ds_id, spec)
+    with celery_worker(svc, log, name="rescuer-mfas"):
+        send(reference)
+        ref = wait_job(reference, terminal, 180)
+        resumed = wait_job(victim, terminal, 180)
+    assert ref.status == "succeeded" and ref.attempt == 1, ref.error
+    candidates = _search_epochs(reference)
+    assert job.status == "running" and job.stage == "search" and 2 <= len(done) < len(candidates), (job.stage, done)
+    assert resumed.status == "succeeded" and resumed.attempt == 2, resumed.error
+    assert resumed.result["genotype"] == ref.result["genotype"]
+    assert resumed.result["metrics"] == ref.result["metrics"]
+    # every candidate recorded once: the ones scored before the kill were not trained again
+    assert _search_epochs(victim) == candidates == list(range(len(candidates)))
+    with session_scope() as s:
+        logs = s.scalars(select(JobLog.message).where(JobLog.job_id == victim)).all()
+    assert any(m.startswith("resuming from checkpoints") and "mfas_scores.json" in m for m in logs)

@@ -95,6 +95,46 @@ def test_mfas_search_returns_its_best_evaluation_and_grows_depth():
     assert len(hist) <= cfg.iterations * cfg.depth * cfg.k
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_search_resumed_with_cached_scores_takes_the_same_path():
+    """What run_mfas's resume relies on: replaying with cached scores (no training, so no use of
+    the torch RNG in between) reaches the same history and best architecture."""
+    def train(arch):  # stands for a candidate's training: reseeds and consumes the torch RNG
+        torch.manual_seed(99)
+        noise = float(torch.rand(1)) * 1e-3
+        return (sum((7 * a + 3 * b + 5 * c) * (i + 1) for i, (a, b, c) in enumerate(arch)) % 17) / 17 + noise
+
+    cfg = MFASConfig(depth=3, k=4, iterations=2, epochs=1, surrogate_hidden=16, surrogate_steps=30)
+    evals = []
+    ref_best, ref_hist = mfas_search(2, 2, train, cfg, seed=3, on_eval=lambda *a: evals.append(a))
+    assert [(d, p) for d, p, _ in evals] == [(i + 1, 2 * 3 * 4) for i in range(len(ref_hist))]
+    assert [e for _, _, e in evals] == ref_hist and len(ref_hist) > 6
+
+    cache, trained = {}, []
+
+    def score(arch):
+        if arch not in cache:
+            trained.append(arch)
+            cache[arch] = train(arch)
+        return cache[arch]
+
+    def stop_after_5(done, planned, entry):
+        if done == 5:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        mfas_search(2, 2, score, cfg, seed=3, on_eval=stop_after_5)
+    assert len(trained) == 5
+    torch.manual_seed(12345)  # whatever the interrupted process did to the global RNG
+    np.random.seed(12345)
+    best, hist = mfas_search(2, 2, score, cfg, seed=3)
+    assert best == ref_best and hist == ref_hist
+    assert len(trained) == len(ref_hist) == len(set(trained))  # the first 5 were not trained again
+
+
 def test_low_temperature_draws_the_predicted_best():
     class Fixed(torch.nn.Module):
         def forward(self, archs):

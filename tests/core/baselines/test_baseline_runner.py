@@ -71,3 +71,54 @@ def test_multiclass_gets_the_majority_predictor(tmp_path):
     counts = np.bincount(ds.labels[ds.split == 2], minlength=4)
     assert rec["metrics"]["test"]["accuracy"] <= counts.max() / counts.sum() + 1e-9
     assert set(rec["metrics"]["test"]) == {"accuracy", "macro_f1", "weighted_f1"}
+
+
+class _Stop(Exception):
+    pass
+
+
+def _recorder(events, stop_after=None):
+    def callback(ev):
+        events.append(ev)
+        trained = [e for e in events if e.stage == "search" and e.end_of_epoch]
+        if stop_after is not None and len(trained) >= stop_after:
+            raise _Stop
+    return callback
+
+
+def test_mfas_resumes_from_its_score_cache_with_the_result_of_an_uninterrupted_run(tiny_features, tmp_path):
+    from ssnas_core.baselines.runner import MFAS_SCORES, run_mfas
+
+    b = Budget.from_dict({**TINY, "mfas": {"depth": 2, "k": 3, "iterations": 2, "epochs": 1, "hidden": 8,
+                                           "surrogate_hidden": 16, "surrogate_steps": 20}})
+    ref_events = []
+    ref = run_mfas(tiny_features, 0.3, 1, b, tmp_path / "ref", callback=_recorder(ref_events))
+    n = len(ref["search_history"])
+    assert n > 4
+    trained = [e for e in ref_events if e.stage == "search" and e.end_of_epoch]
+    assert [(e.epoch, e.epochs) for e in trained] == [(i, 12) for i in range(n)]  # 12 = iterations*depth*k
+    assert [e.metrics["dev_weighted_f1"] for e in trained] == [h["score"] for h in ref["search_history"]]
+    inner = [e for e in ref_events if e.stage == "search" and not e.end_of_epoch]
+    assert len(inner) == n and all(0 < e.progress <= 1 for e in inner)  # one per candidate epoch
+    assert [e.epoch for e in ref_events if e.stage == "finetune"] == list(range(ref["epochs"]["finetune_ran"]))
+    progress = [e.progress for e in ref_events if e.stage == "search"]
+    assert progress == sorted(progress)
+
+    wd, first = tmp_path / "run", []
+    with pytest.raises(_Stop):
+        run_mfas(tiny_features, 0.3, 1, b, wd, callback=_recorder(first, stop_after=3))
+    assert not any(e.stage == "finetune" for e in first)
+    assert len(json.loads((wd / MFAS_SCORES).read_text())["scores"]) == 3
+    second = []
+    rec = run_mfas(tiny_features, 0.3, 1, b, wd, callback=_recorder(second))
+    assert rec["genotype"] == ref["genotype"] and rec["search_history"] == ref["search_history"]
+    assert rec["metrics"] == ref["metrics"]
+    search = [e for e in second if e.stage == "search"]
+    replayed = [e for e in search if not e.end_of_epoch and e.step == 0]
+    retrained = [e for e in search if e.end_of_epoch]
+    assert len(replayed) == 3 and [e.epoch for e in retrained] == list(range(3, n))  # cached ones not retrained
+    assert len(json.loads((wd / MFAS_SCORES).read_text())["scores"]) == n
+
+    other = []  # another seed in the same folder trains its own candidates
+    run_mfas(tiny_features, 0.3, 2, b, wd, callback=_recorder(other))
+    assert not any(e.stage == "search" and e.step == 0 for e in other)
