@@ -28,6 +28,9 @@ class DatasetOut(_Out):
 
 class DatasetList(BaseModel):
     items: list[DatasetOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class BackboneChoice(BaseModel):

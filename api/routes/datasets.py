@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from ..deps import DbDep, OwnerDep, SettingsDep
 from ..schemas import DatasetList, DatasetOut
@@ -39,9 +41,10 @@ async def upload_dataset(request: Request, db: DbDep, owner: OwnerDep,
 
 
 @router.get("", response_model=DatasetList)
-async def list_datasets(db: DbDep, owner: OwnerDep) -> DatasetList:
-    """List your datasets, newest first."""
-    return await db.run(svc.list_datasets, owner)
+async def list_datasets(db: DbDep, owner: OwnerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                        offset: Annotated[int, Query(ge=0)] = 0) -> DatasetList:
+    """Your datasets, newest first, one page at a time (``total`` counts them all)."""
+    return await db.read(svc.list_datasets, owner, limit, offset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

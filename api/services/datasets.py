@@ -102,10 +102,13 @@ def read_dataset(session: Session, owner_id: str, dataset_id: str) -> DatasetOut
     return DatasetOut.model_validate(get_dataset(session, owner_id, dataset_id))
 
 
-def list_datasets(session: Session, owner_id: str) -> DatasetList:
-    rows = session.scalars(select(Dataset).where(Dataset.owner_id == owner_id)
-                           .order_by(Dataset.created_at.desc(), Dataset.id))
-    return DatasetList(items=[DatasetOut.model_validate(r) for r in rows])
+def list_datasets(session: Session, owner_id: str, limit: int = 50, offset: int = 0) -> DatasetList:
+    where = Dataset.owner_id == owner_id
+    total = session.scalar(select(func.count()).select_from(Dataset).where(where))
+    rows = session.scalars(select(Dataset).where(where).order_by(Dataset.created_at.desc(), Dataset.id)
+                           .limit(limit).offset(offset))
+    return DatasetList(items=[DatasetOut.model_validate(r) for r in rows], total=int(total), limit=limit,
+                       offset=offset)
 
 
 def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:

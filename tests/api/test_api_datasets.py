@@ -6,7 +6,7 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-from api_factories import make_features_zip, make_job
+from api_factories import make_dataset, make_features_zip, make_job
 
 from api.settings import get_settings
 
@@ -157,3 +157,16 @@ def test_orphan_upload_folders_are_swept_when_old(client, alice, tmp_path):
     with session_scope() as s:
         assert sweep_orphan_uploads(s, min_age_s=3600) == ["orphan-old"]
     assert not old.exists() and young.exists() and dataset_dir(kept).exists()
+
+
+def test_list_is_paged_newest_first_and_owner_scoped(client, alice, bob):
+    ids = [make_dataset("alice") for _ in range(5)]
+    make_dataset("bob")
+    first = client.get("/datasets?limit=2", headers=alice).json()
+    rest = client.get("/datasets?limit=2&offset=2", headers=alice).json()
+    last = client.get("/datasets?limit=2&offset=4", headers=alice).json()
+    assert first["total"] == rest["total"] == 5 and (first["limit"], rest["offset"]) == (2, 2)
+    listed = [d["id"] for page in (first, rest, last) for d in page["items"]]
+    assert listed == ids[::-1] and len(last["items"]) == 1
+    assert client.get("/datasets?limit=0", headers=alice).status_code == 422
+    assert client.get("/datasets", headers=bob).json()["total"] == 1
