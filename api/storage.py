@@ -57,13 +57,16 @@ def get_blob_stream(session: Session, checkpoint_id: str) -> Iterator[bytes]:
     if ckpt is None or not ckpt.complete:
         raise BlobError(f"checkpoint {checkpoint_id} is missing or incomplete")
     seq = 0
-    while True:
-        data = session.scalar(select(CheckpointChunk.data).where(
-            CheckpointChunk.checkpoint_id == checkpoint_id, CheckpointChunk.seq == seq))
-        if data is None:
-            return
-        yield bytes(data)
+    while (data := read_chunk(session, checkpoint_id, seq)) is not None:
+        yield data
         seq += 1
+
+
+def read_chunk(session: Session, checkpoint_id: str, seq: int) -> bytes | None:
+    """Chunk ``seq`` of a blob, or None past its last chunk."""
+    data = session.scalar(select(CheckpointChunk.data).where(
+        CheckpointChunk.checkpoint_id == checkpoint_id, CheckpointChunk.seq == seq))
+    return None if data is None else bytes(data)
 
 
 def read_blob_to_file(session: Session, checkpoint_id: str, path: str | os.PathLike) -> Path:

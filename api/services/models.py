@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from ..db import SessionLocal
 from ..errors import Conflict
 from ..schemas import ModelList, ModelOut
-from ..tables import SUCCEEDED, Checkpoint, CheckpointChunk, Job, Model
+from ..storage import read_chunk
+from ..tables import SUCCEEDED, Checkpoint, Job, Model
 from .jobs import get_job
 from .owned import get_owned
 
@@ -53,11 +54,10 @@ def stream_weights(checkpoint_id: str) -> Iterator[bytes]:
     seq = 0
     while True:
         with SessionLocal() as session:
-            data = session.scalar(select(CheckpointChunk.data).where(
-                CheckpointChunk.checkpoint_id == checkpoint_id, CheckpointChunk.seq == seq))
+            data = read_chunk(session, checkpoint_id, seq)
         if data is None:
             return
-        yield bytes(data)
+        yield data
         seq += 1
 
 

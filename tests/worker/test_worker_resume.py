@@ -22,25 +22,38 @@ def _search_epochs(job_id):
             JobMetric.job_id == job_id, JobMetric.stage == "search")).all())
 
 
+def _kill9_mid_search(svc, log, victim, name):
+    """Run ``victim`` on a worker, freeze it after 2 search epochs (candidates), kill -9 it;
+    returns the job row and the search epochs recorded at that moment."""
+    with celery_worker(svc, log, name=name) as proc:
+        send(victim)
+        wait_job(victim, lambda j: terminal(j) or len(_search_epochs(victim)) >= 2, 120, poll_s=0.05)
+        os.killpg(proc.pid, signal.SIGSTOP)  # freeze first, then check we really are mid-search
+        job, done = job_row(victim), _search_epochs(victim)
+        kill(proc)
+    return job, done
+
+
+def _rescue(svc, log, ds_id, spec, victim, name):
+    """A new worker runs a reference job of the same spec while its reaper revives ``victim``."""
+    reference = make_job("bob", ds_id, spec)
+    with celery_worker(svc, log, name=name):
+        send(reference)  # the victim gets no new message: only the rescuer's reaper can revive it
+        ref = wait_job(reference, terminal, 180)
+        resumed = wait_job(victim, terminal, 180)
+    return reference, ref, resumed
+
+
 def test_kill9_mid_search_resumes_on_another_worker_with_the_same_genotype(svc, tmp_path):
     ds_id = make_feature_dataset("bob", tmp_path / "feat")
     spec = job_spec(ds_id, search={"epochs": EPOCHS})
     victim = make_job("bob", ds_id, spec)
     log = tmp_path / "workers.log"
     log.touch()
-    with celery_worker(svc, log, name="doomed") as proc:
-        send(victim)
-        wait_job(victim, lambda j: terminal(j) or len(_search_epochs(victim)) >= 2, 120, poll_s=0.05)
-        os.killpg(proc.pid, signal.SIGSTOP)  # freeze first, then check we really are mid-search
-        job, done = job_row(victim), _search_epochs(victim)
-        kill(proc)
+    job, done = _kill9_mid_search(svc, log, victim, "doomed")
     assert job.status == "running" and job.stage == "search" and 2 <= len(done) < EPOCHS, (job.stage, done)
 
-    reference = make_job("bob", ds_id, spec)
-    with celery_worker(svc, log, name="rescuer"):
-        send(reference)  # the victim gets no new message: only the rescuer's reaper can revive it
-        ref = wait_job(reference, terminal, 180)
-        resumed = wait_job(victim, terminal, 180)
+    _, ref, resumed = _rescue(svc, log, ds_id, spec, victim, "rescuer")
     assert ref.status == "succeeded" and ref.attempt == 1
     assert resumed.status == "succeeded" and resumed.attempt == 2
     assert resumed.result["genotype"] == ref.result["genotype"]
@@ -85,18 +98,9 @@ def test_kill9_mid_mfas_search_resumes_without_retraining_and_ends_like_an_unint
     victim = make_job("bob", ds_id, spec)
     log = tmp_path / "workers.log"
     log.touch()
-    with celery_worker(svc, log, name="doomed-mfas") as proc:
-        send(victim)
-        wait_job(victim, lambda j: terminal(j) or len(_search_epochs(victim)) >= 2, 120, poll_s=0.05)
-        os.killpg(proc.pid, signal.SIGSTOP)
-        job, done = job_row(victim), _search_epochs(victim)
-        kill(proc)
+    job, done = _kill9_mid_search(svc, log, victim, "doomed-mfas")
 
-    reference = make_job("bob", ds_id, spec)
-    with celery_worker(svc, log, name="rescuer-mfas"):
-        send(reference)
-        ref = wait_job(reference, terminal, 180)
-        resumed = wait_job(victim, terminal, 180)
+    reference, ref, resumed = _rescue(svc, log, ds_id, spec, victim, "rescuer-mfas")
     assert ref.status == "succeeded" and ref.attempt == 1, ref.error
     candidates = _search_epochs(reference)
     assert job.status == "running" and job.stage == "search" and 2 <= len(done) < len(candidates), (job.stage, done)
