@@ -64,7 +64,7 @@ def _read_engine(url: str) -> Engine:
     # pollers a pool of 10 spent much of its time opening and closing overflow connections
     s = get_settings()
     return create_engine(url, pool_size=s.db_pool_size, max_overflow=max(40 - s.db_pool_size, 10),
-                         pool_timeout=10, isolation_level="AUTOCOMMIT")
+                         pool_timeout=10, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
 
 
 @lru_cache

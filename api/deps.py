@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .auth import hash_key, owner_cache, owner_for_key
-from .db import SessionLocal, run_read
+from .db import SessionLocal, get_read_engine, run_read
 from .errors import Unauthorized
 from .settings import Settings, get_settings
 
@@ -36,16 +36,19 @@ class Db:
         """Like ``run`` for lookups that write nothing (autocommit session, no ping)."""
         return await run_in_threadpool(run_read, fn, *args)
 
-    @staticmethod
-    def point_read(fn: Callable[..., T], *args: Any) -> T:
-        """A primary-key lookup run on the event loop itself, without a thread hop.
+    async def point_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A primary-key lookup run on the event loop itself when an idle pooled connection is
+        there to take, else like ``read``.
 
-        For the polling route only: handing each request to a thread and back cost more CPU
-        than the lookup (two thread wake-ups and GIL hand-overs per request; with 200 pollers
-        on two cores that set the p99). An autocommit read by key never waits for a lock in
-        Postgres, so the loop blocks for one round trip (well under a millisecond here).
+        For the polling route: handing each request to a thread and back cost more CPU than
+        the lookup (two thread wake-ups and GIL hand-overs per request; with 200 pollers on two
+        cores that set the p99). An autocommit read by key never waits for a lock in Postgres,
+        so the loop blocks for one round trip (well under a millisecond here); it never waits
+        for a connection to be freed or opened (a busy pool or a database that went away).
         """
-        return run_read(fn, *args)
+        if get_read_engine().pool.checkedin() > 0:
+            return run_read(fn, *args)
+        return await self.read(fn, *args)
 
     @staticmethod
     def call(fn: Callable[..., T], *args: Any) -> T:

@@ -40,7 +40,7 @@ async def get_job(job_id: str, db: DbDep, owner: OwnerDep, request: Request) -> 
 
     The response carries an ``ETag``; a poller that sends it back as ``If-None-Match`` gets
     ``304 Not Modified`` (no body) while the job is unchanged."""
-    body = db.point_read(svc.read_job, owner, job_id).model_dump_json().encode()
+    body = (await db.point_read(svc.read_job, owner, job_id)).model_dump_json().encode()
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag})
