@@ -41,7 +41,7 @@ def test_keys_are_stored_hashed(alice):
     with session_scope() as s:
         row = s.scalar(select(ApiKey).where(ApiKey.owner_id == "alice"))
     stored = " ".join(str(v) for v in (row.key_hash, row.prefix, row.name, row.id))
-    assert key not in stored and key.split("_")[2] not in stored and len(row.key_hash) == 64
+    assert key not in stored and key.split("_", 2)[2] not in stored and len(row.key_hash) == 64
 
 
 def test_health_and_docs_are_open(client):
