@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -10,6 +9,7 @@ from fastapi import FastAPI
 
 from .errors import install_handlers
 from .logs import RequestIdMiddleware, configure_logging
+from .memory import gc_freeze
 from .routes import datasets, health, jobs, models
 from .settings import get_settings
 
@@ -38,18 +38,6 @@ async def lifespan(_app: FastAPI):
         log.warning("start-up sweep or pool warm-up failed", exc_info=True)
     gc_freeze()
     yield
-
-
-def gc_freeze() -> None:
-    """Move every object alive now (modules, routes, models) out of the collector's reach.
-
-    A full collection scans every tracked object; with FastAPI, SQLAlchemy and pydantic
-    loaded that took about 200 ms here, a stall that every request in flight waited out
-    (the p99 of 200 pollers). Called after start-up and after a model loads; objects frozen
-    are still freed by reference counting, only cycles among them are never collected.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def create_app() -> FastAPI:

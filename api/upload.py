@@ -7,8 +7,6 @@ the ASGI chunks as they arrive, so nothing is spooled twice and nothing is held 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import queue
 import re
@@ -20,6 +18,7 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from .memory import release_freed_memory
 
 MAX_FIELD_BYTES = 64 * 1024
 FILE_FIELD = "file"
@@ -32,27 +31,6 @@ class Received:
     size: int = 0
     sha256: str = ""
     fields: dict[str, str] = field(default_factory=dict)
-
-
-def _libc_malloc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _libc_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Give the allocator's free pages back to the system (glibc ``malloc_trim``).
-
-    The 1 MiB upload pieces and the validator's temporaries are freed, but glibc keeps freed
-    blocks of its heaps (one per thread that allocated them) mapped: without this an upload
-    leaves its pieces resident, and the validation that follows adds its own on top of them.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def safe_filename(name: str, default: str = "upload.bin") -> str:

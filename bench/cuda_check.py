@@ -46,7 +46,7 @@ from ssnas_core.search import run_search  # noqa: E402
 
 SMALL = {"space": {"C": 64, "L": 4}, "search": {"epochs": 2, "batch_size": 64},
          "pretrain": {"epochs": 2, "batch_size": 64}, "finetune": {"epochs": 20, "label_fraction": 1.0},
-         "device": "cuda", "amp": True, "seed": 0}
+         "amp": True, "seed": 0}
 
 
 DEVICE = "cuda"

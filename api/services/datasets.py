@@ -19,11 +19,12 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import Db
 from ..errors import Conflict, Invalid, UnsupportedMediaType
+from ..memory import release_freed_memory
 from ..schemas import DatasetList, DatasetOut
 from ..settings import Settings
 from ..storage import dataset_dir, remove_tree
 from ..tables import ACTIVE, Dataset, Job, new_id
-from ..upload import receive_upload, release_freed_memory
+from ..upload import receive_upload
 from .archives import extract_zip, zipped_folder_format
 from .owned import get_owned
 from .quotas import upload_limit

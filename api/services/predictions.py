@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid, PayloadTooLarge
+from ..memory import gc_freeze
 from ..schemas import Prediction, PredictOut
 from ..settings import get_settings
 from ..storage import read_blob_to_file
@@ -96,8 +97,6 @@ def predictor_for(session: Session, model: Model) -> Loaded:
             read_blob_to_file(session, model.checkpoint_id, path)
         s = get_settings()
         loaded = Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch, model.id[:8])
-        from ..main import gc_freeze
-
         gc_freeze()  # torch and the backbones bring many long-lived objects
         return loaded
 
