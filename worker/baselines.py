@@ -23,19 +23,31 @@ from typing import Any
 from ssnas_core.config import RunConfig, from_dict
 from ssnas_core.data.features import FeatureDataset
 
-from .progress import JobProgress, stage_spans
+from .progress import JobProgress
+
+
+def _mfas_config(spec: dict[str, Any]):
+    from ssnas_core.baselines.mfas import MFASConfig
+
+    return from_dict(MFASConfig, dict(spec.get("mfas") or {}))
+
+
+def mfas_search_cost(spec: dict[str, Any]) -> float:
+    """The search's share in ``stage_spans``' units: a candidate costs about what a finetuning
+    epoch costs, times its epochs, for the planned number of candidates."""
+    from ssnas_core.baselines.mfas import planned_evaluations
+
+    mc = _mfas_config(spec)
+    return 0.5 * mc.epochs * planned_evaluations(mc)
 
 
 def run_mfas_job(features: FeatureDataset, cfg: RunConfig, spec: dict[str, Any], workdir: Path,
                  progress: JobProgress) -> dict[str, Any]:
-    """MFAS at the job's label fraction and seed; returns genotype, metrics and sizes."""
-    from ssnas_core.baselines.mfas import MFASConfig, planned_evaluations
+    """MFAS at the job's label fraction and seed; returns genotype, metrics and sizes.
+    ``progress`` should be sized with ``search_cost=mfas_search_cost(spec)``."""
     from ssnas_core.baselines.runner import Budget, run_mfas
 
-    mc = from_dict(MFASConfig, dict(spec.get("mfas") or {}))
-    budget = Budget(run=cfg, mfas=mc)
-    # a candidate costs about what a finetuning epoch costs, times its epochs (stage_spans' units)
-    progress.spans = stage_spans(cfg, progress.with_features, search_cost=0.5 * mc.epochs * planned_evaluations(mc))
+    budget = Budget(run=cfg, mfas=_mfas_config(spec))
     progress.mark("search")
     rec = run_mfas(features, cfg.finetune.label_fraction, cfg.seed, budget, workdir, callback=progress)
     progress.check_stop()  # a cancel requested during the last epoch wins over the result

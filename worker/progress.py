@@ -72,9 +72,9 @@ class JobProgress:
 
     def __init__(self, job_id: str, attempt: int, cfg: RunConfig, with_features: bool,
                  on_epoch_end: Callable[[Session, ProgressEvent], None] | None = None,
-                 min_interval_s: float = 1.0):
-        self.job_id, self.attempt, self.with_features = job_id, attempt, with_features
-        self.spans = stage_spans(cfg, with_features)
+                 min_interval_s: float = 1.0, search_cost: float | None = None):
+        self.job_id, self.attempt = job_id, attempt
+        self.spans = stage_spans(cfg, with_features, search_cost)
         self.on_epoch_end = on_epoch_end
         self.min_interval_s = min_interval_s
         self.cancel = threading.Event()

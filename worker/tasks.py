@@ -98,13 +98,18 @@ def execute(job_id: str) -> dict[str, Any]:
         return {"job_id": job_id, "skipped": True}
     try:
         cfg = build_config(claimed.spec)
+        search_cost = None  # the pipeline's search; MFAS searches at its own cost
+        if claimed.spec.get("method") == "mfas":
+            from .baselines import mfas_search_cost
+
+            search_cost = mfas_search_cost(claimed.spec)
     except ConfigError as exc:
         finish(claimed, FAILED, error=f"invalid job spec: {exc}")
         return {"job_id": job_id, "status": FAILED}
     ws = get_worker_settings()
     with_features = claimed.dataset is not None and needs_extraction(claimed.dataset)
     progress = JobProgress(job_id, claimed.attempt, cfg, with_features,
-                           min_interval_s=ws.progress_min_interval_s)
+                           min_interval_s=ws.progress_min_interval_s, search_cost=search_cost)
     heart = Heartbeat(progress, ws.heartbeat_interval_s, ws.stall_timeout_s)
     heart.start()
     # per attempt: a hung old attempt on a shared volume never writes into the new one's files
