@@ -57,6 +57,30 @@ class Genotype:
         """Input nodes read by some cell (the discrete network only reshapes these)."""
         return sorted({i for _, i in self.edges if i < self.num_inputs})
 
+    def read_inputs(self) -> list[int]:
+        """Input nodes that reach the network output through the derived cells.
+
+        A cell always reads slot x (its residual); it reads slot y only when an inner step on
+        the path to its output takes inner index 1. Every derived inner op reads both of its
+        inputs ('zero' is never derived).
+        """
+        n, seen, todo = self.num_inputs, set(), list(self.concat)
+        while todo:
+            state = todo.pop()
+            if state in seen:
+                continue
+            seen.add(state)
+            if state < n:
+                continue
+            cell = state - n
+            for slot in _cell_slots_read(self.steps[cell]):
+                todo.append(self.edges[2 * cell + slot][1])
+        return sorted(i for i in seen if i < n)
+
+    def modalities_read(self) -> list[str]:
+        """Sorted modalities whose input nodes the derived network reads."""
+        return sorted({self.nodes[i].modality for i in self.read_inputs()})
+
     def to_json(self) -> dict:
         return {
             "edges": [[op, i] for op, i in self.edges],
@@ -91,6 +115,28 @@ class Genotype:
             if isinstance(exc, GenotypeError):
                 raise
             raise GenotypeError(f"malformed genotype: {exc}") from exc
+
+
+def _cell_slots_read(cell: CellGenotype) -> set[int]:
+    """Which of the cell's slots (0 = x, 1 = y) its output depends on."""
+    read, todo, seen = {0}, list(cell.inner_concat), set()  # x always enters as the residual
+    while todo:
+        idx = todo.pop()
+        if idx in seen:
+            continue
+        seen.add(idx)
+        if idx < 2:
+            read.add(idx)
+            continue
+        k = idx - 2
+        todo += [cell.inner_edges[2 * k][1], cell.inner_edges[2 * k + 1][1]]
+    return read
+
+
+def modalities_read(genotype: "Genotype | dict") -> list[str]:
+    """Sorted modalities read by a genotype (a ``Genotype`` or its JSON form)."""
+    g = genotype if isinstance(genotype, Genotype) else Genotype.from_json(genotype)
+    return g.modalities_read()
 
 
 def validate(g: Genotype) -> None:

@@ -72,3 +72,22 @@ def test_invalid_genotypes_are_rejected(mutate, message):
     mutate(d)
     with pytest.raises(GenotypeError, match=message):
         Genotype.from_json(d)
+
+
+def test_modalities_read_follows_the_cells_to_the_output():
+    g = bmnas_mmimdb()  # cell 0 = concat_fc(image 2, text 4); cell 1 = linear_glu(text 4, cell 0)
+    assert g.read_inputs() == [2, 4]
+    assert g.modalities_read() == ["image", "text"]
+    d = g.to_json()
+    d["edges"] = [["skip", 4], ["skip", 5], ["skip", 5], ["skip", 4]]  # both cells read text nodes only
+    from ssnas_core.genotype import modalities_read
+    assert modalities_read(d) == ["text"]
+    # with two inner steps whose output is step 1 reading (x, step 0), slot y reaches the output through step 0
+    space = {**d["space"], "node_steps": 2, "node_multiplier": 1}
+    cell = {"inner_edges": [["skip", 0], ["skip", 1], ["skip", 0], ["skip", 2]], "inner_steps": ["sum", "sum"],
+            "inner_concat": [3]}
+    only_x = {"inner_edges": [["skip", 0], ["skip", 1], ["skip", 0], ["skip", 0]], "inner_steps": ["sum", "sum"],
+              "inner_concat": [3]}
+    e = {**d, "space": space, "edges": [["skip", 0], ["skip", 4], ["skip", 6], ["skip", 5]], "steps": [cell, only_x]}
+    assert Genotype.from_json(e).read_inputs() == [0, 4]  # cell 1 never reads its slot y (text node 5)
+    assert modalities_read(e) == ["image", "text"]
