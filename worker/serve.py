@@ -157,13 +157,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """Console script ``ssnas``: ``ssnas serve [options]``."""
+    """Console script ``ssnas``: ``ssnas serve [options]``; every other command is the client's
+    (``ssnas datasets|jobs|models|predict``, see ssnas_client/cli.py)."""
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] != "serve":
-        print("usage: ssnas serve [--data-dir DIR] [--host H] [--port P] [--workers N] ...\n"
-              "       (ssnas serve --help for all options)", file=sys.stderr)
-        return 2
-    return main(argv[1:])
+    if argv and argv[0] == "serve":
+        return main(argv[1:])
+    from ssnas_client.cli import main as client_main
+
+    return client_main(argv)
 
 
 if __name__ == "__main__":
