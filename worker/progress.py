@@ -24,10 +24,12 @@ from api.tables import RUNNING, Job
 from ssnas_core.callbacks import ProgressEvent, StopRequested
 from ssnas_core.config import RunConfig
 
+from .dbretry import with_db_retry
 from .shutdown import ShutdownRequested, shutdown_requested
 
 log = logging.getLogger("ssnas.worker")
 METRIC_STAGES = ("search", "pretrain", "finetune", "evaluate")
+FLAG_CHECK_S = 0.2  # how often a training step looks for the worker's shutdown flag
 
 
 class LostOwnership(StopRequested):
@@ -85,6 +87,7 @@ class JobProgress:
         self._last_write = 0.0
         self._t0: float | None = None
         self._p0 = 0.0
+        self._last_flag_check = 0.0
 
     def overall(self, event: ProgressEvent) -> float:
         lo, hi = self.spans.get(event.stage, (0.0, 0.0))
@@ -111,6 +114,10 @@ class JobProgress:
 
     def __call__(self, event: ProgressEvent) -> None:
         self.last_event = time.monotonic()
+        if self.last_event - self._last_flag_check >= FLAG_CHECK_S:  # a stop hands the job back at once
+            self._last_flag_check = self.last_event
+            if shutdown_requested():
+                self.shutdown.set()
         if not event.end_of_epoch:  # a finished epoch is recorded (metrics + state) before stopping
             self.check_stop()
         changed = event.stage != self._stage
@@ -126,7 +133,7 @@ class JobProgress:
         self.check_stop()
 
     def write(self, event: ProgressEvent, progress: float, eta: float | None) -> None:
-        try:
+        def once() -> bool:
             with session_scope() as s:
                 if event.end_of_epoch and self.on_epoch_end is not None:
                     self.on_epoch_end(s, event)
@@ -135,8 +142,11 @@ class JobProgress:
                                               {k: float(v) for k, v in event.metrics.items()})
                 if self._stage != event.stage:
                     job_runtime.append_log(s, self.job_id, "info", f"stage {event.stage}")
-                cancel = beat(s, self.job_id, self.attempt, stage=event.stage,
-                              progress=round(progress, 4), eta_s=eta)
+                return beat(s, self.job_id, self.attempt, stage=event.stage,
+                            progress=round(progress, 4), eta_s=eta)
+
+        try:
+            cancel = with_db_retry(once, f"the {event.stage} progress write")
         except LostOwnership:
             self.lost.set()
             raise

@@ -38,6 +38,21 @@ def reap_once() -> list[tuple[str, str]]:
     return todo
 
 
+def resend_at_start() -> list[tuple[str, str]]:
+    """At start: send every queued job again, and every running job whose worker is gone (see
+    ``worker.orphans``), so nothing queued depends on the broker having kept its message."""
+    from .orphans import takeover_reason
+
+    with session_scope() as s:
+        todo = job_runtime.jobs_to_resend(s, takeover_reason)
+    for job_id, queue in todo:
+        send_run_job(job_id, queue)
+    if todo:
+        log.info("re-sent %d queued or orphaned job(s) at start", len(todo),
+                 extra={"job_id": ",".join(j for j, _ in todo)})
+    return todo
+
+
 def reap_forever(interval_s: float, stop: threading.Event | None = None) -> None:
     """Call ``reap_once`` every ``interval_s`` until ``stop`` is set; errors are logged, not fatal."""
     stop = stop or threading.Event()

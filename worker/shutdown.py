@@ -10,13 +10,20 @@ attempt count) and re-sends it, so another worker resumes it from that state at 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 from api.settings import get_settings
 from ssnas_core.callbacks import StopRequested
+
+from .settings import get_worker_settings
+
+log = logging.getLogger("ssnas.worker")
 
 _EVENT = threading.Event()
 
@@ -35,12 +42,29 @@ def clear_flag() -> None:
     _flag(os.getpid()).unlink(missing_ok=True)
 
 
-def request_shutdown() -> None:
-    """Called in the main process when Celery begins a warm shutdown."""
+def request_shutdown(grace_s: float | None = None) -> None:
+    """Called in the main process when Celery begins a warm shutdown. If the pool has not stopped
+    within ``grace_s`` (a job in a long step that reports no progress; a launcher killed without
+    stopping us), the pool children are killed and the process exits: the job, owned by a process
+    that is gone, is taken over by the next delivery or worker start (``worker.orphans``)."""
     _EVENT.set()
     path = _flag(os.getpid())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
+    grace = get_worker_settings().shutdown_grace_s if grace_s is None else grace_s
+    threading.Thread(target=_deadline, args=(grace,), name="ssnas-shutdown-deadline", daemon=True).start()
+
+
+def _deadline(grace_s: float) -> None:
+    time.sleep(grace_s)
+    import psutil
+
+    log.warning("warm shutdown still running after %.0f s: killing the pool and exiting", grace_s)
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    logging.shutdown()
+    os._exit(1)
 
 
 def shutdown_requested() -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.db import after_commit
 from api.services import job_runtime
 from api.storage import delete_blob, put_file_blob, read_blob_to_file
 from api.tables import Checkpoint
@@ -61,7 +62,7 @@ class WorkdirSync:
         self.seen = {n: _signature(workdir / n) for n in STATE_FILES if (workdir / n).exists()}
 
     def __call__(self, session: Session, _event=None) -> list[str]:
-        stored = []
+        stored: dict[str, tuple[int, int]] = {}
         for name in STATE_FILES:
             path = self.workdir / name
             if not path.exists():
@@ -70,6 +71,7 @@ class WorkdirSync:
             if self.seen.get(name) == sig:
                 continue
             replace_blob(session, path, self.owner_id, self.job_id, name)
-            self.seen[name] = sig
-            stored.append(name)
-        return stored
+            stored[name] = sig
+        # counted as stored once committed: a rolled-back unit of work uploads them again
+        after_commit(session, lambda: self.seen.update(stored))
+        return list(stored)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import os
 import shutil
-import socket
 import sys
 import traceback
 from dataclasses import dataclass
@@ -28,15 +26,17 @@ from celery import signals
 from api.db import reset_engines, session_scope
 from api.services import job_runtime
 from api.settings import get_settings
-from api.storage import put_file_blob
-from api.tables import CANCELLED, FAILED, SUCCEEDED, Dataset, Job
+from api.tables import CANCELLED, FAILED, SUCCEEDED, Dataset
 from ssnas_core.callbacks import StopRequested
 from ssnas_core.config import ConfigError, RunConfig
 
 from .celery_app import TASK_NAME, app
 from .datasets import DatasetInfo, DatasetUnavailable, needs_extraction, open_features
+from .dbretry import with_db_retry
 from .gpus import GpuLease, lease_first_free, visible_gpu_ids
-from .progress import Heartbeat, JobProgress, LostOwnership, beat
+from .orphans import takeover_reason, worker_name
+from .outcomes import finish, release, store_result
+from .progress import Heartbeat, JobProgress, LostOwnership
 from .settings import get_worker_settings
 from .shutdown import ShutdownRequested, clear_flag, request_shutdown
 from .state import WorkdirSync, restore_workdir
@@ -54,10 +54,6 @@ class Claim:
     dataset: DatasetInfo | None
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
 def run_job(job_id: str) -> dict[str, Any]:
     """Run (or resume) one job; the job row records the outcome."""
@@ -65,8 +61,12 @@ def run_job(job_id: str) -> dict[str, Any]:
 
 
 def claim(job_id: str) -> Claim | None:
+    return with_db_retry(lambda: _claim(job_id), "the claim")
+
+
+def _claim(job_id: str) -> Claim | None:
     with session_scope() as s:
-        job = job_runtime.claim_job(s, job_id, worker_name())
+        job = job_runtime.claim_job(s, job_id, worker_name(), takeover_reason)
         if job is None:
             return None
         row = s.get(Dataset, job.dataset_id) if job.dataset_id else None
@@ -129,9 +129,9 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     """The body of one attempt; maps every outcome to a terminal status (or none when lost)."""
     sync, lease = None, None
     try:
-        with session_scope() as s:
-            restored = restore_workdir(s, c.job_id, workdir)
-            if restored:
+        restored = with_db_retry(lambda: _restore(c.job_id, workdir), "the restore")
+        if restored:
+            with session_scope() as s:
                 job_runtime.append_log(s, c.job_id, "info", f"resuming from checkpoints {restored}")
         sync = WorkdirSync(c.job_id, c.owner_id, workdir)
         progress.on_epoch_end = sync
@@ -141,8 +141,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
                                         device, progress)
         if needs_extraction(c.dataset):
-            with session_scope() as s:
-                s.get(Dataset, c.dataset.id).features_path = fpath
+            with_db_retry(lambda: _set_features_path(c.dataset.id, fpath), "recording the feature cache")
         if c.spec.get("method") == "mfas":
             from .baselines import run_mfas_job
 
@@ -152,7 +151,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
 
             result = run_pipeline(features, cfg, workdir, progress)
         progress.mark("saving")
-        store_result(c, cfg, result, features, sync)
+        with_db_retry(lambda: store_result(c, cfg, result, features, sync), "saving the result")
         return SUCCEEDED
     except LostOwnership:
         log.warning("lost ownership; leaving the job to its new attempt", extra={"job_id": c.job_id})
@@ -167,6 +166,16 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     finally:
         if lease is not None:
             lease.release()
+
+
+def _restore(job_id: str, workdir: Path) -> list[str]:
+    with session_scope() as s:
+        return restore_workdir(s, job_id, workdir)
+
+
+def _set_features_path(dataset_id: str, fpath) -> None:
+    with session_scope() as s:
+        s.get(Dataset, dataset_id).features_path = fpath
 
 
 def describe(exc: BaseException) -> str:
@@ -197,78 +206,6 @@ def prepare_torch(cfg: RunConfig) -> tuple[str, GpuLease | None]:
     return str(device), lease
 
 
-def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
-    """Model checkpoint blob + Model row (when the method produced one) + succeeded, in one
-    transaction that we still own."""
-    manifest = features.manifest
-    with session_scope() as s:
-        beat(s, c.job_id, c.attempt, stage="saving")
-        sync(s)
-        model_id = None
-        if result.get("checkpoint"):
-            ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
-            model = job_runtime.create_model(
-                s, s.get(Job, c.job_id), result["genotype"], result["metrics"], list(manifest.label_names),
-                cfg.finetune.threshold, ckpt.id,
-                [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
-                manifest.info.get("backbones") or None)
-            s.flush()
-            model_id = model.id
-        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model_id,
-                   "params": int(result.get("params", 0)),
-                   "labeled_samples": int(result.get("labeled_samples", 0)),
-                   "wall_time_s": float(result.get("wall_time_s", 0.0))}
-        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model_id}" if model_id else
-                               "succeeded: architecture and metrics only (no servable model for this method)")
-        job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
-
-
-def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | None = None,
-           detail: str | None = None) -> str:
-    """Record a terminal status if this attempt still owns the job, after saving the last state
-    files (best effort: a failed upload must not leave the job running)."""
-    try:
-        if sync is not None:
-            try:
-                with session_scope() as s:
-                    beat(s, c.job_id, c.attempt)
-                    sync(s)
-            except LostOwnership:
-                raise
-            except Exception:
-                log.exception("could not store the last state", extra={"job_id": c.job_id})
-        with session_scope() as s:
-            beat(s, c.job_id, c.attempt)
-            job_runtime.append_log(s, c.job_id, "error" if status == FAILED else "info",
-                                   f"{status}: {error}" + (f"\n{detail}" if detail else ""))
-            job_runtime.finish_job(s, c.job_id, status, error=error)
-    except LostOwnership:
-        return "lost"
-    return status
-
-
-def release(c: Claim, sync: WorkdirSync | None) -> str:
-    """Put the job back to ``queued`` with its last state stored, and ring the doorbell again."""
-    from api.broker import send_run_job
-    from api.db import after_commit
-    from api.tables import QUEUED
-
-    try:
-        with session_scope() as s:
-            beat(s, c.job_id, c.attempt)
-            if sync is not None:
-                sync(s)
-            job = s.get(Job, c.job_id)
-            # a handover is not a loss: give the attempt it used back to the retry budget
-            job.status, job.worker, job.max_attempts = QUEUED, None, job.max_attempts + 1
-            job_runtime.append_log(s, c.job_id, "info", f"worker {worker_name()} shutting down: job requeued")
-            queue = job.queue
-            after_commit(s, lambda: send_run_job(c.job_id, queue))
-    except LostOwnership:
-        return "lost"
-    return QUEUED
-
-
 def free_device() -> None:
     """Drop cached GPU memory so the next job on this worker starts with a clean device."""
     gc.collect()
@@ -297,8 +234,12 @@ def _after_fork(**_kwargs) -> None:
 
 @signals.worker_ready.connect
 def _start_reaper(**_kwargs) -> None:
-    from .reaper import start_reaper_thread
+    from .reaper import resend_at_start, start_reaper_thread
 
+    try:  # the rows are the truth: queued work whose message Redis lost is sent again now
+        resend_at_start()
+    except Exception:  # database or broker away: the reaper's passes catch up
+        log.exception("re-sending queued jobs at start failed")
     start_reaper_thread()
 
 

@@ -6,7 +6,7 @@ Every function takes a Session and leaves the commit to the caller (one unit of 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -32,11 +32,14 @@ def _stale_before():
     return utcnow() - timedelta(seconds=get_settings().heartbeat_timeout_s)
 
 
-def claim_job(session: Session, job_id: str, worker_name: str) -> Job | None:
+def claim_job(session: Session, job_id: str, worker_name: str,
+              takeover: Callable[[Job], str | None] | None = None) -> Job | None:
     """Take the job for this worker, or None if someone else has it or it is over.
 
     Claimable: queued and not cancel-requested, or running with a stale heartbeat (the task
-    was redelivered after its worker died). Row locked with FOR UPDATE SKIP LOCKED on Postgres.
+    was redelivered after its worker died), or running where ``takeover(job)`` names a reason to
+    take it over at once (the owning worker process is gone). Row locked with FOR UPDATE SKIP LOCKED
+    on Postgres. A takeover is written to the job's log.
     """
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True))
     if job is None or job.status in TERMINAL:
@@ -44,15 +47,26 @@ def claim_job(session: Session, job_id: str, worker_name: str) -> Job | None:
     if job.cancel_requested:
         job.status, job.finished_at = CANCELLED, utcnow()
         return None
-    stale = job.heartbeat_at is None or _aware(job.heartbeat_at) < _stale_before()
-    if job.status == RUNNING and not stale:
-        return None
+    reason = None
+    if job.status == RUNNING:
+        stale = job.heartbeat_at is None or _aware(job.heartbeat_at) < _stale_before()
+        reason = (f"worker {job.worker} lost (no heartbeat for more than "
+                  f"{get_settings().heartbeat_timeout_s:.0f} s)") if stale else takeover and takeover(job)
+        if not reason:
+            return None
+        if job.attempt >= job.max_attempts:  # a job that kills its worker must not loop forever
+            job.status, job.finished_at = FAILED, utcnow()
+            job.error = f"{reason}; giving up after {job.max_attempts} attempts"
+            append_log(session, job.id, "error", f"failed: {job.error}")
+            return None
     now = utcnow()
     job.status, job.worker, job.heartbeat_at = RUNNING, worker_name, now
     job.attempt += 1
     job.started_at = job.started_at or now
     job.error = None
     session.flush()
+    if reason:
+        append_log(session, job.id, "warning", f"{reason}: job resumed by {worker_name} (attempt {job.attempt})")
     return job
 
 
@@ -161,3 +175,17 @@ def requeue_lost(session: Session) -> list[tuple[str, str]]:
         out.append((job.id, job.queue))
     session.flush()
     return list(dict.fromkeys(out))
+
+
+def jobs_to_resend(session: Session, takeover: Callable[[Job], str | None]) -> list[tuple[str, str]]:
+    """At a worker's (or ``ssnas serve``'s) start: every queued job, and every running job that
+    ``takeover`` says was orphaned, as (job_id, queue) to send again. The row is the truth, not
+    the broker: a message lost with Redis (or never sent while it was down) is sent again here;
+    duplicates are harmless, as a claim succeeds once per attempt."""
+    rows = session.scalars(select(Job).where(Job.status.in_((QUEUED, RUNNING)))
+                           .order_by(Job.created_at)).all()
+    out = []
+    for job in rows:
+        if job.status == QUEUED or takeover(job):
+            out.append((job.id, job.queue))
+    return out

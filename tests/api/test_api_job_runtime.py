@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.db import SessionLocal, session_scope
 from api.services import job_runtime as rt
-from api.tables import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, utcnow
+from api.tables import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobLog, utcnow
 
 
 def _job(job_id: str) -> Job:
@@ -79,3 +79,22 @@ def test_finish_and_model_row(db):
     assert got.status == SUCCEEDED and got.progress == 1.0 and got.finished_at is not None
     assert got.stage == "done"
     assert got.result == {"genotype": {"x": 1}}
+
+
+def test_takeover_of_a_job_whose_worker_died_is_logged_and_bounded_by_max_attempts(db):
+    ds = make_dataset("alice")
+    fresh = utcnow()
+    job = make_job("alice", ds, status=RUNNING, attempt=1, max_attempts=2, heartbeat_at=fresh, worker="h:1")
+    with session_scope() as s:  # owner alive: a duplicate delivery does nothing
+        assert rt.claim_job(s, job, "w2", takeover=lambda j: None) is None
+    with session_scope() as s:
+        again = rt.claim_job(s, job, "w2", takeover=lambda j: f"worker {j.worker} died")
+        assert again.attempt == 2 and again.worker == "w2"
+    with session_scope() as s:  # the last attempt died too: failed with the reason, not looping
+        assert rt.claim_job(s, job, "w3", takeover=lambda j: f"worker {j.worker} died") is None
+    got = _job(job)
+    assert got.status == FAILED and got.error == "worker w2 died; giving up after 2 attempts"
+    with session_scope() as s:
+        logs = s.scalars(select(JobLog.message).where(JobLog.job_id == job).order_by(JobLog.seq)).all()
+    assert logs == ["worker h:1 died: job resumed by w2 (attempt 2)",
+                    "failed: worker w2 died; giving up after 2 attempts"]

@@ -95,13 +95,14 @@ def service_env(data_dir: Path) -> Iterator[ServiceEnv]:
 
 
 @contextlib.contextmanager
-def celery_worker(svc: ServiceEnv, log_path: Path, name: str = "w1") -> Iterator[Any]:
-    """A real Celery worker process (solo pool, one job at a time), ready when yielded."""
+def celery_worker(svc: ServiceEnv, log_path: Path, name: str = "w1", pool: str = "solo",
+                  **env: str) -> Iterator[Any]:
+    """A real Celery worker process (one job at a time; ``env`` overrides settings), ready when yielded."""
     from worker.processes import start_worker, stop, wait_for
 
     log = open(log_path, "ab")
     start = log_path.stat().st_size
-    proc = start_worker(svc.env, "cpu,gpu", name=name, pool="solo", concurrency=1, log=log)
+    proc = start_worker({**svc.env, **env}, "cpu,gpu", name=name, pool=pool, concurrency=1, log=log)
     try:
         wait_for(lambda: b" ready." in log_path.read_bytes()[start:], 90, f"celery worker {name}", proc)
         yield proc

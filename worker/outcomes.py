@@ -1,0 +1,106 @@
+"""How a job attempt ends: the result stored (succeeded), a terminal status recorded (failed,
+cancelled), or the job handed back to the queue by a worker that is stopping. Each is one unit
+of work on the database, run again while the database is briefly unreachable."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from api.db import session_scope
+from api.services import job_runtime
+from api.storage import put_file_blob
+from api.tables import FAILED, SUCCEEDED, Job
+from ssnas_core.config import RunConfig
+
+from .dbretry import with_db_retry
+from .orphans import worker_name
+from .progress import LostOwnership, beat
+from .state import WorkdirSync
+
+if TYPE_CHECKING:
+    from .tasks import Claim
+
+log = logging.getLogger("ssnas.worker")
+
+
+def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
+    """Model checkpoint blob + Model row (when the method produced one) + succeeded, in one
+    transaction that we still own."""
+    manifest = features.manifest
+    with session_scope() as s:
+        beat(s, c.job_id, c.attempt, stage="saving")
+        sync(s)
+        model_id = None
+        if result.get("checkpoint"):
+            ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
+            model = job_runtime.create_model(
+                s, s.get(Job, c.job_id), result["genotype"], result["metrics"], list(manifest.label_names),
+                cfg.finetune.threshold, ckpt.id,
+                [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
+                manifest.info.get("backbones") or None)
+            s.flush()
+            model_id = model.id
+        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model_id,
+                   "params": int(result.get("params", 0)),
+                   "labeled_samples": int(result.get("labeled_samples", 0)),
+                   "wall_time_s": float(result.get("wall_time_s", 0.0))}
+        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model_id}" if model_id else
+                               "succeeded: architecture and metrics only (no servable model for this method)")
+        job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
+
+
+def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | None = None,
+           detail: str | None = None) -> str:
+    """Record a terminal status if this attempt still owns the job, after saving the last state
+    files (best effort: a failed upload must not leave the job running)."""
+    def save_state() -> None:
+        with session_scope() as s:
+            beat(s, c.job_id, c.attempt)
+            sync(s)
+
+    def record() -> None:
+        with session_scope() as s:
+            beat(s, c.job_id, c.attempt)
+            job_runtime.append_log(s, c.job_id, "error" if status == FAILED else "info",
+                                   f"{status}: {error}" + (f"\n{detail}" if detail else ""))
+            job_runtime.finish_job(s, c.job_id, status, error=error)
+
+    try:
+        if sync is not None:
+            try:
+                with_db_retry(save_state, "storing the last state")
+            except LostOwnership:
+                raise
+            except Exception:
+                log.exception("could not store the last state", extra={"job_id": c.job_id})
+        with_db_retry(record, f"recording {status}")
+    except LostOwnership:
+        return "lost"
+    return status
+
+
+def release(c: Claim, sync: WorkdirSync | None) -> str:
+    """Put the job back to ``queued`` with its last state stored, and ring the doorbell again."""
+    from api.broker import send_run_job
+    from api.db import after_commit
+    from api.tables import QUEUED
+
+    def hand_back() -> None:
+        with session_scope() as s:
+            beat(s, c.job_id, c.attempt)
+            if sync is not None:
+                sync(s)
+            job = s.get(Job, c.job_id)
+            # a handover is not a loss: give the attempt it used back to the retry budget
+            job.status, job.worker, job.max_attempts = QUEUED, None, job.max_attempts + 1
+            job_runtime.append_log(s, c.job_id, "info", f"worker {worker_name()} shutting down: job requeued")
+            queue = job.queue
+            after_commit(s, lambda: send_run_job(c.job_id, queue))
+
+    try:  # a short wait only: the worker is stopping; a job left running is taken over later
+        with_db_retry(hand_back, "the hand-back", patience_s=3.0)
+    except LostOwnership:
+        return "lost"
+    return QUEUED
