@@ -12,6 +12,7 @@ from .logs import RequestIdMiddleware, configure_logging
 from .memory import gc_freeze
 from .routes import datasets, health, jobs, models
 from .settings import get_settings
+from .ui import mount_ui
 
 DESCRIPTION = """Self-supervised multimodal neural architecture search as a service.
 
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
     install_handlers(app)
     for module in (health, datasets, jobs, models):
         app.include_router(module.router)
+    mount_ui(app)  # the dashboard's static files at /ui
     app.add_middleware(RequestIdMiddleware)
     return app
 
