@@ -27,6 +27,7 @@ def add_dataset_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("upload", parents=[common], help="upload a dataset file (zip, HDF5, ...)")
     p.add_argument("file")
     p.add_argument("--name", help="display name (default: the file name)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the new dataset's id")
     p.set_defaults(func=dataset_upload)
     p = sub.add_parser("list", parents=[common], help="your datasets, newest first")
     p.add_argument("--limit", type=int, default=50)
@@ -43,7 +44,7 @@ def dataset_upload(c: Client, args: argparse.Namespace, emit) -> int:
     path = Path(args.file)
     with _bar(path.stat().st_size, f"upload {path.name}", args) as bar:
         ds = c.upload_dataset(path, args.name, progress=bar.update)
-    emit(args, ds.to_json(), lambda: "uploaded " + dataset_text(ds))
+    emit(args, ds.to_json(), ds.id if args.quiet else lambda: "uploaded " + dataset_text(ds))
     return 0
 
 

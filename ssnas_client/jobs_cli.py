@@ -30,6 +30,8 @@ def add_job_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "gpu"])
     p.add_argument("--watch", action="store_true", help="then follow it like `jobs watch`")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the job id (with --watch: "
+                   "then, without a live view, the model id when it succeeds)")
     p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     p.set_defaults(func=submit)
     p = sub.add_parser("list", parents=[common], help="your jobs, newest first")
@@ -49,6 +51,8 @@ def add_job_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("id")
         if name == "watch":
             p.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+            p.add_argument("-q", "--quiet", action="store_true",
+                           help="no live view; print the model id when the job succeeds (for scripts)")
         p.set_defaults(func=func)
 
 
@@ -59,7 +63,7 @@ def submit(c: Client, args: argparse.Namespace, emit) -> int:
     body = job_spec(args.config, args.set, base)
     body.pop("dataset_id", None)
     job = c.submit_job(args.dataset, **{"method": "ssl", **body})
-    emit(args, job.to_json(), f"submitted job {job.id} ({job.method}, queue {job.queue})")
+    emit(args, job.to_json(), job.id if args.quiet else f"submitted job {job.id} ({job.method}, queue {job.queue})")
     return watch(c, job.id, args) if args.watch else 0
 
 
@@ -108,8 +112,8 @@ def watch_cmd(c: Client, args: argparse.Namespace, emit) -> int:
 class _View:
     """The live display: a tqdm bar on a terminal, else one plain line per change (logs, CI)."""
 
-    def __init__(self, as_json: bool):
-        self.json, self.tty = as_json, sys.stderr.isatty() and not as_json
+    def __init__(self, as_json: bool, quiet: bool = False):
+        self.json, self.quiet, self.tty = as_json, quiet, sys.stderr.isatty() and not (as_json or quiet)
         self.bar = tqdm(total=100, file=sys.stderr, bar_format="{desc} |{bar}| {percentage:5.1f}% {postfix}",
                         dynamic_ncols=True) if self.tty else None
         self.last = ""
@@ -117,6 +121,8 @@ class _View:
     def job(self, job: Job) -> None:
         if self.json:
             print(json.dumps(job.to_json(), default=str), flush=True)
+            return
+        if self.quiet:
             return
         desc = f"{job.status} {job.stage or '-'}"
         tail = f"ETA {duration(job.eta_s)}  {metrics_line(job.latest_metrics)}"
@@ -132,7 +138,7 @@ class _View:
                 self.last = line
 
     def log(self, message: str) -> None:
-        if not self.json:
+        if not (self.json or self.quiet):
             (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr, flush=True))(message)
 
     def close(self) -> None:
@@ -143,7 +149,8 @@ class _View:
 def watch(c: Client, job_id: str, args: argparse.Namespace) -> int:
     """Follow a job (ETag polls + new log lines) until it ends: exit 0 if it succeeded, 1 if not.
     Ctrl-C detaches: the job is left as it is and the exit code is 130."""
-    view, etag, job, after = _View(args.json), None, None, 0
+    quiet = getattr(args, "quiet", False)
+    view, etag, job, after = _View(args.json, quiet), None, None, 0
     try:
         while True:
             new, etag = c.poll_job(job_id, etag)
@@ -164,6 +171,8 @@ def watch(c: Client, job_id: str, args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         return 130
     view.close()
-    if not args.json:
+    if quiet and not args.json:
+        print(job.model_id or "") if job.status == "succeeded" else print(job_text(job), file=sys.stderr)
+    elif not args.json:
         print(job_text(job))
     return 0 if job.status == "succeeded" else 1

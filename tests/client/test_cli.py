@@ -43,6 +43,8 @@ def cli_env(service, monkeypatch):
 
 def test_upload_submit_watch_download_predict(cli_env, capsys, tmp_path):
     archive = write_archive(tmp_path / "movies.zip")
+    rc, quiet_id, _ = run(capsys, "datasets", "upload", str(archive), "-q")
+    assert rc == 0 and js(capsys, "datasets", "show", quiet_id.strip())["name"] == "movies"  # the file's stem
     ds = js(capsys, "datasets", "upload", str(archive), "--name", "movies")
     assert ds["format"] == "generic" and ds["summary"]["num_samples"] == 60 and ds["name"] == "movies"
     assert ds["id"] in [d["id"] for d in js(capsys, "datasets", "list")["items"]]
@@ -63,6 +65,7 @@ def test_upload_submit_watch_download_predict(cli_env, capsys, tmp_path):
     assert job_id in [j["id"] for j in js(capsys, "jobs", "list", "--status", "succeeded")["items"]]
     rc, out, _ = run(capsys, "jobs", "logs", job_id)
     assert rc == 0 and "stage finetune" in out
+    assert run(capsys, "jobs", "watch", job_id, "-q")[:2] == (0, job["model_id"] + "\n")  # for $(...) in scripts
 
     files = js(capsys, "models", "download", job["model_id"], "-o", str(tmp_path / "out"))
     weights = Path(files["weights"])
