@@ -26,7 +26,7 @@ class WorkerSettings(BaseSettings):
     worker_threads: int | None = Field(default=None, ge=1)  # torch threads when the job sets none
     progress_min_interval_s: float = Field(default=1.0, ge=0)  # throttle of progress writes
     # a warm shutdown that has not ended after this long kills the pool and exits
-    shutdown_grace_s: float = Field(default=10.0, gt=0)
+    shutdown_grace_s: float = Field(default=8.0, gt=0)
     # a job waits this long for an unreachable database before its step fails
     db_patience_s: float = Field(default=120.0, ge=0)
 
