@@ -5,6 +5,7 @@ Every function takes a Session and leaves the commit to the caller (one unit of 
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -26,6 +27,20 @@ from ..tables import (
     Model,
     utcnow,
 )
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` made safe for a JSON column: NaN and infinities become None (Postgres refuses
+    them, and JSON has no word for them), numpy scalars and arrays become Python values."""
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
+        return finite_json(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _stale_before():
@@ -98,11 +113,11 @@ def heartbeat(session: Session, job_id: str, stage: str | None = None,
 
 def append_metric(session: Session, job_id: str, stage: str, epoch: int,
                   metrics: dict[str, Any]) -> int:
-    """Add one metric row with the next seq for this job; returns the seq."""
+    """Add one metric row with the next seq for this job (NaN/inf stored as null); returns the seq."""
     seq = 1 + session.scalar(select(func.coalesce(func.max(JobMetric.seq), 0))
                              .where(JobMetric.job_id == job_id))
     session.add(JobMetric(job_id=job_id, seq=seq, stage=stage, epoch=int(epoch),
-                          metrics=dict(metrics)))
+                          metrics=finite_json(dict(metrics))))
     session.flush()
     return seq
 
@@ -124,7 +139,7 @@ def finish_job(session: Session, job_id: str, status: str, error: str | None = N
     job.status, job.finished_at, job.eta_s = status, utcnow(), None
     job.error = error
     if result is not None:
-        job.result = result
+        job.result = finite_json(result)
     if status == SUCCEEDED:  # a finished job shows stage "done", not the last stage it ran
         job.progress, job.error, job.stage = 1.0, None, "done"
     session.flush()
@@ -134,7 +149,7 @@ def finish_job(session: Session, job_id: str, status: str, error: str | None = N
 def create_model(session: Session, job: Job, genotype: dict, metrics: dict,
                  label_names: list, threshold: float, checkpoint_id: str,
                  node_specs: list, backbones: dict | None) -> Model:
-    model = Model(owner_id=job.owner_id, job_id=job.id, genotype=genotype, metrics=metrics,
+    model = Model(owner_id=job.owner_id, job_id=job.id, genotype=genotype, metrics=finite_json(metrics),
                   label_names=list(label_names), threshold=float(threshold),
                   checkpoint_id=checkpoint_id, node_specs=list(node_specs), backbones=backbones)
     session.add(model)
