@@ -29,12 +29,16 @@ class DatasetInfo:
     format: str
     path: str
     sha256: str
+    rejected: tuple[tuple[str, str], ...] = ()  # (id, problem): left out by upload validation
 
     @classmethod
     def from_row(cls, row: Any) -> "DatasetInfo":
         if row is None:
             raise DatasetUnavailable("the job's dataset was deleted")
-        return cls(row.id, row.format, row.path, row.sha256)
+        report = (row.summary or {}).get("report") or {}
+        rejected = tuple((str(r.get("id")), str(r.get("problem")))
+                         for r in report.get("rejected") or [] if isinstance(r, dict))
+        return cls(row.id, row.format, row.path, row.sha256, rejected)
 
 
 def needs_extraction(info: DatasetInfo) -> bool:
@@ -54,7 +58,21 @@ def open_features(info: DatasetInfo, backbones: dict[str, Any] | None, work_dir:
     from ssnas_core.data.detect import open_raw
     from ssnas_core.data.extract import build_features
 
-    raw = open_raw(path)
+    raw = open_raw(path).exclude(dict(info.rejected))  # the samples upload validation rejected
     features = build_features(raw, backbones, Path(work_dir) / "features", callback=callback,
                               device=device)
     return features, str(features.path)
+
+
+def left_out_note(features: FeatureDataset) -> str | None:
+    """A job log line naming the samples the features leave out (rejected at upload or unreadable
+    at extraction), or None when every sample is in."""
+    report = features.manifest.info.get("load_report") or {}
+    rejected = report.get("rejected") or []
+    if not rejected:
+        return None
+    total = int(report.get("total") or 0) or len(features) + len(rejected)
+    dropped = total - int(report.get("kept", len(features)))
+    shown = "; ".join(f"{r.get('id')}: {r.get('problem')}" for r in rejected[:3])
+    return (f"{dropped} of {total} samples are left out of this job's data, e.g. {shown} "
+            "(rejected at upload, or unreadable at feature extraction)")

@@ -31,7 +31,7 @@ from ssnas_core.callbacks import StopRequested
 from ssnas_core.config import ConfigError, RunConfig
 
 from .celery_app import TASK_NAME, app
-from .datasets import DatasetInfo, DatasetUnavailable, needs_extraction, open_features
+from .datasets import DatasetInfo, DatasetUnavailable, left_out_note, needs_extraction, open_features
 from .dbretry import with_db_retry
 from .gpus import GpuLease, lease_first_free, visible_gpu_ids
 from .orphans import takeover_reason, worker_name
@@ -141,7 +141,9 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
                                         device, progress)
         if needs_extraction(c.dataset):
-            with_db_retry(lambda: _set_features_path(c.dataset.id, fpath), "recording the feature cache")
+            note = left_out_note(features)  # the samples the features leave out, for the job's log
+            with_db_retry(lambda: _set_features_path(c.dataset.id, fpath, c.job_id, note),
+                          "recording the feature cache")
         if c.spec.get("method") == "mfas":
             from .baselines import run_mfas_job
 
@@ -173,9 +175,11 @@ def _restore(job_id: str, workdir: Path) -> list[str]:
         return restore_workdir(s, job_id, workdir)
 
 
-def _set_features_path(dataset_id: str, fpath) -> None:
+def _set_features_path(dataset_id: str, fpath, job_id: str, note: str | None) -> None:
     with session_scope() as s:
         s.get(Dataset, dataset_id).features_path = fpath
+        if note:
+            job_runtime.append_log(s, job_id, "warning", note)
 
 
 def describe(exc: BaseException) -> str:

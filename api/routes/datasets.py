@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from ssnas_core.data.formats import GUIDE
+
 from ..deps import DbDep, OwnerDep, SettingsDep
 from ..schemas import DatasetList, DatasetOut
 from ..services import datasets as svc
@@ -33,10 +35,12 @@ ERRORS = {413: {"description": "larger than the upload limit or the owner's stor
 
 
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
-             responses=ERRORS)
+             responses=ERRORS, summary="Upload a dataset",
+             description="Upload a dataset: a generic archive, an MM-IMDB raw archive, MM-IMDB's "
+                         "HDF5 file, a zipped feature folder or the AV-MNIST pack.\n\n" + GUIDE)
 async def upload_dataset(request: Request, db: DbDep, owner: OwnerDep,
                          settings: SettingsDep) -> DatasetOut:
-    """Upload a dataset (MM-IMDB HDF5, MM-IMDB raw zip, generic zip, zipped feature folder)."""
+    """Upload a dataset (the formats: ``ssnas_core.data.formats.GUIDE``)."""
     return await svc.create_dataset(request, db, owner, settings)
 
 

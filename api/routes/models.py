@@ -51,14 +51,16 @@ async def get_weights(model_id: str, db: DbDep, owner: OwnerDep) -> StreamingRes
                              headers=headers)
 
 
-async def _multipart_samples(request: Request) -> list[dict[str, Any]]:
+async def _multipart_samples(request: Request, loaded: Any) -> list[dict[str, Any]]:
     form = await request.form(max_files=256, max_fields=256)
     columns: dict[str, list[Any]] = {}
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             if (value.size or 0) > MAX_PREDICT_BYTES:
                 raise PayloadTooLarge(f"field {key!r}: larger than {MAX_PREDICT_BYTES} bytes")
-            value = await run_in_threadpool(predictions.decode_bytes, key, await value.read())
+            value = await run_in_threadpool(predictions.decode_bytes, key, await value.read(), loaded)
+        else:  # text, or a vector written as "[1, 2]"
+            value = await run_in_threadpool(predictions.decode_value, key, value, loaded)
         columns.setdefault(key, []).append(value)
     sizes = {len(v) for v in columns.values()}
     if not columns or len(sizes) != 1:
@@ -67,7 +69,7 @@ async def _multipart_samples(request: Request) -> list[dict[str, Any]]:
     return [{k: v[i] for k, v in columns.items()} for i in range(n)]
 
 
-async def _json_request(request: Request) -> tuple[list[dict] | None, dict | None]:
+async def _json_request(request: Request, loaded: Any) -> tuple[list[dict] | None, dict | None]:
     body = await request.body()
     if len(body) > MAX_PREDICT_BYTES:
         raise PayloadTooLarge(f"predict body larger than {MAX_PREDICT_BYTES} bytes")
@@ -85,7 +87,7 @@ async def _json_request(request: Request) -> tuple[list[dict] | None, dict | Non
         raise Invalid("'batch' must not be empty")
 
     def decode() -> list[dict]:
-        return [{k: predictions.decode_value(k, v) for k, v in s.items()} for s in raw]
+        return [{k: predictions.decode_value(k, v, loaded) for k, v in s.items()} for s in raw]
 
     return await run_in_threadpool(decode), None
 
@@ -97,9 +99,9 @@ async def predict(model_id: str, request: Request, db: DbDep, owner: OwnerDep) -
     loaded = await db.run(predictions.load, owner, model_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        samples, features = await _json_request(request)
+        samples, features = await _json_request(request, loaded)
     elif ctype == "multipart/form-data":
-        samples, features = await _multipart_samples(request), None
+        samples, features = await _multipart_samples(request, loaded), None
     else:
         raise UnsupportedMediaType("send application/json or multipart/form-data")
     return await run_in_threadpool(predictions.infer, loaded, model_id, samples, features)

@@ -33,13 +33,17 @@ log = logging.getLogger("ssnas.datasets")
 
 
 def inspect_upload(path: Path) -> dict:
-    """The validator's summary of ``path``; 415 for an unknown format, 422 for invalid content."""
+    """The validator's summary of ``path``; 415 for an unknown format, 422 for invalid content.
+
+    Every sample is decoded (``deep``: each image in full, JPEG at 1/8 scale; every feature
+    row checked for NaN/inf), one at a time: samples that fail are listed in the summary's
+    ``report.rejected`` (jobs leave them out); a feature file with bad rows is refused."""
     from ssnas_core.data.detect import UnknownFormatError, inspect
     from ssnas_core.data.features import FeatureFormatError
     from ssnas_core.data.raw import DataFormatError
 
     try:
-        summary = inspect(path)
+        summary = inspect(path, deep=True)
     except UnknownFormatError as exc:
         raise UnsupportedMediaType(f"unknown dataset format: {exc}") from exc
     except (DataFormatError, FeatureFormatError) as exc:

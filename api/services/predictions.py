@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import threading
-import wave
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +45,16 @@ class Loaded:
             threads = max(1, threads // fields)  # the field threads share this process's cores
         torch.set_num_threads(threads)
         self.raw = MicroBatcher(lambda samples: predictor.predict_raw(samples, pool=self.pool), max_batch, name)
+        self._kinds: dict[str, str] | None = None
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """field -> kind (image, text, audio, vector) of the raw inputs (the backbones load once)."""
+        if self._kinds is None:
+            from ssnas_core.data.extract import field_kinds
+
+            self._kinds = field_kinds(self.predictor.backbones, self.predictor.device)
+        return self._kinds
 
     def close(self) -> None:
         self.raw.close()
@@ -103,41 +111,72 @@ def predictor_for(session: Session, model: Model) -> Loaded:
     return _cache.get(model.checkpoint_id, load)
 
 
-def decode_bytes(field: str, data: bytes) -> Any:
-    """WAV bytes -> (float32 mono waveform, sample rate); anything else must be an image."""
-    from ssnas_core.data.raw import DataFormatError
-    from ssnas_core.data.safety import open_image
+def _the(field: str) -> str:
+    return f"the {field}"
 
-    if data[:4] == b"RIFF":
+
+def decode_bytes(field: str, data: bytes, loaded: Loaded | None = None) -> Any:
+    """File bytes -> the raw value the field's backbone takes: an image (anything Pillow reads,
+    whatever its name), a WAV waveform, UTF-8 text or a JSON list of numbers. Without the
+    model, WAV is told by its header and anything else must be an image."""
+    from ssnas_core.data.images import ImageError, open_image
+    from ssnas_core.data.raw import DataFormatError
+    from ssnas_core.data.values import parse_vector
+
+    kind = loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
+    if kind == "text":
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Invalid(f"{_the(field)} must be UTF-8 text, and this file is not") from None
+    if kind == "vector":
+        try:
+            return parse_vector(data.decode("utf-8"))
+        except (UnicodeDecodeError, DataFormatError) as exc:
+            raise Invalid(f"{_the(field)} must be a list of numbers ({exc})") from None
+    if kind == "audio" or (kind is None and data[:4] == b"RIFF"):
         return _decode_wav(field, data)
     try:
         return open_image(data)
-    except DataFormatError as exc:
-        raise Invalid(f"field {field!r}: not a readable image or WAV file ({exc})") from exc
+    except ImageError as exc:
+        raise Invalid(f"{_the(field)} is {exc}") from None
 
 
 def _decode_wav(field: str, data: bytes) -> tuple[np.ndarray, int]:
+    from ssnas_core.data.raw import DataFormatError
+    from ssnas_core.data.values import read_wav
+
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise Invalid(f"field {field!r}: unreadable WAV ({exc})") from exc
-    if width != 2:
-        raise Invalid(f"field {field!r}: only 16-bit PCM WAV is supported")
-    x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    return x.reshape(-1, channels).mean(1), rate
+        return read_wav(data)
+    except DataFormatError as exc:
+        raise Invalid(f"{_the(field)} must be a PCM WAV file, and this is {exc}") from None
 
 
-def decode_value(field: str, value: Any) -> Any:
-    """JSON value -> raw sample value: text, {"base64": ...} bytes, or a number list (vector)."""
-    if isinstance(value, str):
-        return value
+def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
+    """JSON (or multipart text) value -> raw sample value: text, {"base64": ...} file bytes, or a
+    number list (a vector field also takes "[1, 2]" text)."""
+    from ssnas_core.data.raw import DataFormatError
+    from ssnas_core.data.values import parse_vector
+
+    kind = loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
     if isinstance(value, dict) and isinstance(value.get("base64"), str):
         try:
-            return decode_bytes(field, base64.b64decode(value["base64"], validate=True))
+            data = base64.b64decode(value["base64"], validate=True)
         except binascii.Error as exc:
             raise Invalid(f"field {field!r}: invalid base64 ({exc})") from exc
+        return decode_bytes(field, data, loaded)
+    if kind in ("image", "audio"):
+        what = "an image" if kind == "image" else "a WAV file"
+        raise Invalid(f"{_the(field)} must be {what}: send the file's bytes as "
+                      f'{{"base64": "..."}} in JSON or as a file part of a multipart request, '
+                      f"not {type(value).__name__} {str(value)[:40]!r}")
+    if isinstance(value, str) and kind == "vector":
+        try:
+            return parse_vector(value)
+        except DataFormatError as exc:
+            raise Invalid(f"{_the(field)} must be a list of numbers ({exc})") from None
+    if isinstance(value, str):
+        return value
     if isinstance(value, list):
         try:
             return np.asarray(value, dtype=np.float32)

@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from ..backbones import KINDS, BackboneError
+from ..backbones import DEFAULT_BY_KIND, KINDS, BackboneError, list_backbones
 from .extract import build_features
 from .features import FeatureFormatError
+from .formats import format_lines
 from .raw import DataFormatError
 
 # Per-benchmark defaults: movies23 uses the offline defaults (efficientnet_lite0 on posters at
@@ -55,8 +56,19 @@ def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def help_epilog() -> str:
+    """Formats and backbones, listed by ``data --help``."""
+    defaults = {name: kind for kind, name in DEFAULT_BY_KIND.items()}
+    bbs = "\n".join(f"  {name:<19}" + (f"default for {defaults[name]} fields" if name in defaults else "")
+                    for name in list_backbones())
+    return (f"formats (detected by content; `inspect` names what is missing):\n{format_lines()}\n\n"
+            f"backbones (--{{image,text,audio,vector}}-backbone NAME, --backbone FIELD=SPEC):\n{bbs}\n\n"
+            "every format, with examples: api/README.md, 'Upload formats'")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ssnas_core data", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ssnas_core data", description=__doc__.split("\n")[0],
+                                epilog=help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="feature cache of a benchmark pack")
     b.add_argument("benchmark", choices=sorted(BENCHMARKS))

@@ -7,7 +7,8 @@ Formats, checked in this order:
     generic     a zip or folder with manifest.csv / manifest.jsonl (``generic.py``)
     mmimdb_raw  a zip or folder with dataset/<id>.json (``mmimdb_raw.py``)
 A zip is recognised by its signature, not its name. Anything else raises UnknownFormatError
-(the service answers 415); a recognised format with bad content raises DataFormatError (422).
+(the service answers 415) naming what is missing when it is close to a format
+(``near_miss.py``); a recognised format with bad content raises DataFormatError (422).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .features import DATAFILE, MANIFEST, SPLITS, FeatureDataset, FeatureFormatE
 from .generic import MANIFESTS, load_generic
 from .mmimdb_h5 import load_mmimdb_h5
 from .mmimdb_raw import load_mmimdb_raw
+from .near_miss import archive_hint, file_hint, hdf5_hint
 from .raw import DataFormatError, RawBase, UnknownFormatError
 from .safety import DEFAULT_LIMITS, Archive, Limits, is_zip_magic
 
@@ -45,8 +47,7 @@ def _archive_format(path: Path, limits: Limits) -> str:
             return "mmimdb_raw"
     finally:
         archive.close()
-    raise UnknownFormatError(f"{path.name}: an archive with neither a manifest.csv/.jsonl nor "
-                             "dataset/<id>.json files")
+    raise UnknownFormatError(f"{path.name}: {archive_hint(names)}")
 
 
 def detect_format(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> str:
@@ -67,13 +68,14 @@ def detect_format(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> s
             with h5py.File(path, "r") as h5:
                 if "features" in h5 or "genres" in h5:
                     return "mmimdb_h5"
+                keys = list(h5.keys())
         except OSError as exc:
             raise DataFormatError(f"{path.name}: unreadable HDF5 file ({exc})") from exc
-        raise UnknownFormatError(f"{path.name}: an HDF5 file without MM-IMDB's 'features' "
-                                 "and 'genres' datasets")
+        raise UnknownFormatError(f"{path.name}: {hdf5_hint(keys)}")
     if is_zip_magic(path):
         return _archive_format(path, limits)
-    raise UnknownFormatError(f"{path.name}: not a zip, folder, HDF5 file or feature directory")
+    with open(path, "rb") as f:
+        raise UnknownFormatError(f"{path.name}: {file_hint(f.read(2048))}")
 
 
 def _load(fmt: str, path: str | os.PathLike, kwargs: dict[str, Any]) -> RawBase:
@@ -90,6 +92,20 @@ def open_raw(path: str | os.PathLike, **kwargs: Any) -> RawBase:
     if fmt == "features":
         raise DataFormatError(f"{path}: a feature directory holds features, not raw samples")
     return _load(fmt, path, kwargs)
+
+
+def _refuse_nonfinite(path: Path, ds: FeatureDataset) -> None:
+    """DataFormatError naming the samples whose node values hold NaN or infinities."""
+    bad = ds.nonfinite_rows()
+    if not bad:
+        return
+    rows = np.unique(np.concatenate(list(bad.values())))
+    ids = ds.ids if ds.ids_shape == (len(ds),) else [str(i) for i in range(len(ds))]
+    where = "; ".join(f"node {name!r}: " + ", ".join(repr(ids[r]) for r in rs[:5])
+                      + (f" and {len(rs) - 5} more" if len(rs) > 5 else "")
+                      for name, rs in list(bad.items())[:5])
+    raise DataFormatError(f"{path.name}: {len(rows)} of {len(ds)} samples hold NaN or infinite "
+                          f"feature values ({where}); fix or drop those rows and upload again")
 
 
 def _inspect_features(path: Path, deep: bool) -> dict[str, Any]:
@@ -112,10 +128,7 @@ def _inspect_features(path: Path, deep: bool) -> dict[str, Any]:
         except UnicodeDecodeError as exc:
             raise DataFormatError(f"{path.name}: ids are not UTF-8 ({exc})") from exc
         if deep:
-            for start in range(0, n, 4096):
-                for name, arr in ds.get(np.arange(start, min(n, start + 4096))).items():
-                    if not np.isfinite(arr).all():
-                        raise DataFormatError(f"{path.name}: non-finite values in node {name!r}")
+            _refuse_nonfinite(path, ds)
         return {"num_samples": n,
                 "split_counts": {s: int((ds.split == i).sum()) for i, s in enumerate(SPLITS)},
                 "fields": {s.name: s.modality for s in man.nodes}, "modalities": man.modalities,

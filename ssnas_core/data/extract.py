@@ -10,7 +10,10 @@ extractor version)``:
 - an interrupted call (crash, or a callback that raises) leaves a partial directory whose
   ``rows_done`` lets the next call continue where it stopped; the manifest only appears
   once every row is written, so a partial directory is never read as features;
-- concurrent calls for the same key wait on a lock file instead of writing twice.
+- concurrent calls for the same key wait on a lock file instead of writing twice;
+- a sample whose data cannot be decoded (an image Pillow cannot read...) is left out and
+  recorded in ``raw.report`` (so in the manifest's ``load_report``), and the extraction starts
+  again without it: one bad sample never fails the whole extraction.
 
 ``extract_one(samples, backbones)`` runs the same preprocessing and backbones on a few raw
 samples (for ``/predict``), with the models loaded once per process.
@@ -18,9 +21,7 @@ samples (for ``/predict``), with the models loaded once per process.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
+import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +35,13 @@ import torch
 from ..backbones import DEFAULT_BY_KIND, Backbone, BackboneError, BackboneSpec, cached_backbone
 from ..callbacks import Callback, ProgressEvent
 from .features import MANIFEST, FeatureDataset, FeatureWriter, Manifest, NodeSpec
+from .fingerprint import BadSample, CacheLock, cache_key, dataset_fingerprint, sample_or_bad
 from .raw import DataFormatError, RawDataset
+from .values import check_kind
 
+log = logging.getLogger("ssnas_core.extract")
 EXTRACTOR_VERSION = 1  # bump when preprocessing or a backbone's computation changes
 FP16_MAX = 65504.0
-FINGERPRINT_SAMPLES = 16
 
 
 def resolve_specs(fields: dict[str, str], backbones: dict[str, Any] | None
@@ -84,41 +87,6 @@ def node_specs(backbones: dict[str, Backbone]) -> tuple[NodeSpec, ...]:
                  for field, bb in backbones.items() for tap, shape in bb.taps)
 
 
-def _hash_value(h: Any, value: Any) -> None:
-    if isinstance(value, str):
-        h.update(value.encode("utf-8"))
-    elif isinstance(value, tuple):  # audio
-        h.update(np.ascontiguousarray(value[0], dtype=np.float32).tobytes())
-        h.update(str(value[1]).encode())
-    elif hasattr(value, "tobytes") and hasattr(value, "mode"):  # PIL image
-        h.update(f"{value.mode}{value.size}".encode())
-        h.update(value.tobytes())
-    else:
-        h.update(np.ascontiguousarray(value, dtype=np.float32).tobytes())
-
-
-def dataset_fingerprint(raw: RawDataset) -> str:
-    """sha256 of fields, labels, ids, split and the content of up to 16 spread-out samples."""
-    h = hashlib.sha256()
-    h.update(json.dumps([raw.fields, list(raw.label_names), raw.task]).encode())
-    h.update("\n".join(raw.ids).encode())
-    h.update(np.ascontiguousarray(raw.labels).tobytes())
-    h.update(np.ascontiguousarray(raw.split).tobytes())
-    n = len(raw)
-    for i in sorted(set(np.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLES)).astype(int).tolist())):
-        sample = raw.sample(i)
-        for field in raw.fields:
-            _hash_value(h, sample[field])
-    return h.hexdigest()[:24]
-
-
-def cache_key(fingerprint: str, backbones: dict[str, Backbone], specs: dict[str, BackboneSpec]
-              ) -> str:
-    parts = {f: [specs[f].to_json(), bb.describe()] for f, bb in backbones.items()}
-    blob = json.dumps([EXTRACTOR_VERSION, fingerprint, parts], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
 def _run_field(field: str, bb: Backbone, samples: list[dict[str, Any]],
                ids: list[str] | None) -> dict[str, np.ndarray]:
     items = []
@@ -126,8 +94,9 @@ def _run_field(field: str, bb: Backbone, samples: list[dict[str, Any]],
         try:
             items.append(bb.preprocess(s[field]))
         except (BackboneError, KeyError, ValueError, TypeError) as exc:
-            who = ids[j] if ids else j
-            raise DataFormatError(f"sample {who!r}, field {field!r}: {exc}") from exc
+            if ids is not None:  # extraction: the sample is left out (see build_features)
+                raise BadSample(j, f"field {field!r}: {exc}") from exc
+            raise DataFormatError(f"sample {j}, field {field!r}: {exc}") from exc
     with torch.inference_mode():
         taps = bb.forward(bb.collate(items))
     return {f"{field}.{bb.name}.{tap}": np.clip(arr.numpy(), -FP16_MAX, FP16_MAX)
@@ -187,7 +156,15 @@ def extract_one(samples: list[dict[str, Any]], backbones: dict[str, Any],
     if missing:
         raise DataFormatError(f"samples lack the fields {missing} (expected {sorted(specs)})")
     loaded = {f: cached_backbone(s, device) for f, s in specs.items()}
+    for sample in samples:
+        for field, bb in loaded.items():
+            check_kind(field, bb.kind, sample[field])
     return run_batch(samples, loaded, pool=pool)
+
+
+def field_kinds(backbones: dict[str, Any], device: Any = "cpu") -> dict[str, str]:
+    """field -> the kind of value its backbone takes (``manifest.info["backbones"]`` given)."""
+    return {f: cached_backbone(BackboneSpec.parse(v), device).kind for f, v in backbones.items()}
 
 
 def _manifest(raw: RawDataset, backbones: dict[str, Backbone], specs: dict[str, BackboneSpec],
@@ -204,21 +181,6 @@ def _manifest(raw: RawDataset, backbones: dict[str, Backbone], specs: dict[str, 
               "backbones": {f: s.to_json() for f, s in specs.items()},
               "backbone_details": {f: bb.describe() for f, bb in backbones.items()},
               "fields": dict(raw.fields), "load_report": report})
-
-
-class _Lock:
-    """An exclusive advisory lock file (released on close or process exit)."""
-
-    def __init__(self, path: Path):
-        self._f = open(path, "a+")
-        fcntl.flock(self._f, fcntl.LOCK_EX)
-
-    def __enter__(self) -> "_Lock":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        fcntl.flock(self._f, fcntl.LOCK_UN)
-        self._f.close()
 
 
 def _open_writer(path: Path, manifest: Manifest) -> FeatureWriter:
@@ -251,21 +213,57 @@ def build_features(raw: RawDataset, backbones: dict[str, Any] | None, out_dir: s
     if len(raw) == 0:
         raise DataFormatError("the dataset has no samples")
     specs = resolve_specs(raw.fields, backbones)
-    loaded = load_backbones(specs, raw.fields, device, example=raw.sample(0))
-    fingerprint = dataset_fingerprint(raw)
-    key = cache_key(fingerprint, loaded, specs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            return _build_once(raw, specs, out_dir, device, callback, batch_size, progress, parallel)
+        except BadSample as bad:  # leave it out (recorded in the report) and start again
+            _leave_out(raw, bad)
+
+
+def _build_once(raw: RawDataset, specs: dict[str, BackboneSpec], out_dir: Path, device: str,
+                callback: Callback | None, batch_size: int, progress: bool,
+                parallel: bool | None) -> FeatureDataset:
+    loaded = load_backbones(specs, raw.fields, device, example=sample_or_bad(raw, 0))
+    fingerprint = dataset_fingerprint(raw)
+    key = cache_key(fingerprint, loaded, specs, EXTRACTOR_VERSION)
     path = out_dir / key
-    with _Lock(out_dir / f".{key}.lock"):
+    with CacheLock(out_dir / f".{key}.lock"):
         if (path / MANIFEST).exists():
             return FeatureDataset(path)
         manifest = _manifest(raw, loaded, specs, fingerprint, key)
-        with _open_writer(path, manifest) as writer:
-            _fill(raw, loaded, writer, callback, batch_size, progress, parallel)
+        try:
+            with _open_writer(path, manifest) as writer:
+                _fill(raw, loaded, writer, callback, batch_size, progress, parallel)
+        except BadSample:
+            shutil.rmtree(path, ignore_errors=True)  # its key names a dataset with that sample
+            raise
         if not (path / MANIFEST).exists():
             raise DataFormatError(f"{path}: extraction ended before every row was written")
     return FeatureDataset(path)
+
+
+def _refuse_nonfinite(nodes: dict[str, np.ndarray], lo: int) -> None:
+    """BadSample for the first row of the batch whose features hold NaN or infinities."""
+    for name, arr in nodes.items():
+        finite = np.isfinite(arr.reshape(len(arr), -1)).all(1)
+        if not finite.all():
+            raise BadSample(lo + int(np.flatnonzero(~finite)[0]),
+                            f"its features hold NaN or infinite values (node {name!r})")
+
+
+def _leave_out(raw: RawDataset, bad: BadSample) -> None:
+    """Record the bad sample in the report and drop it (DataFormatError when none is left, or
+    when the raw dataset cannot drop samples)."""
+    sid = raw.ids[bad.index]
+    if not hasattr(raw, "keep"):
+        raise DataFormatError(f"sample {sid!r}: {bad.problem}") from bad
+    log.warning("feature extraction: sample %r left out: %s", sid, bad.problem)
+    raw.report.reject(sid, bad.problem)
+    mask = np.ones(len(raw), dtype=bool)
+    mask[bad.index] = False
+    raw.keep(mask)
 
 
 def _fill(raw: RawDataset, backbones: dict[str, Backbone], writer: FeatureWriter,
@@ -282,8 +280,12 @@ def _fill(raw: RawDataset, backbones: dict[str, Backbone], writer: FeatureWriter
         with field_parallel(backbones, parallel) as pool:
             for lo, hi in _batches(start, n, batch_size):
                 ids = raw.ids[lo:hi]
-                samples = [raw.sample(i) for i in range(lo, hi)]
-                nodes = run_batch(samples, backbones, ids, pool)
+                samples = [sample_or_bad(raw, i) for i in range(lo, hi)]
+                try:
+                    nodes = run_batch(samples, backbones, ids, pool)
+                except BadSample as bad:  # its index counts within the batch
+                    raise BadSample(lo + bad.index, bad.problem) from bad
+                _refuse_nonfinite(nodes, lo)
                 writer.write(lo, nodes, raw.labels[lo:hi], raw.split[lo:hi], ids)
                 if bar is not None:
                     bar.update(hi - lo)

@@ -6,7 +6,7 @@ Layout of a feature directory::
     features.h5     nodes/<name>  (N, *shape) float16 or float32, contiguous (memory-mappable)
                     labels        (N, K) uint8 multi-hot, or (N,) int64 class index
                     split         (N,) uint8: 0 train, 1 dev, 2 test
-                    ids           (N,) utf-8 strings (optional)
+                    ids           (N,) utf-8 strings (optional: row numbers "0".."N-1")
 
 Datasets are written contiguous and uncompressed so that readers can memory-map them
 (``np.memmap`` at the dataset's file offset): a file larger than memory is read page by
@@ -209,23 +209,41 @@ class FeatureDataset:
         for spec in self.manifest.nodes:
             key = f"nodes/{spec.name}"
             if key not in self._h5 or self._h5[key].shape != (n, *spec.shape):
+                self._h5.close()
                 raise FeatureFormatError(f"{self.path}: node {spec.name} missing or not of shape {(n, *spec.shape)}")
             self._nodes[spec.name] = _memmap(self._h5[key], self.path / DATAFILE)
-        self.labels = np.asarray(self._h5["labels"][:])
-        self.split = np.asarray(self._h5["split"][:])
-        self._ids_ds: h5py.Dataset = self._h5["ids"]
+        self.labels = np.asarray(self._required("labels")[:])
+        self.split = np.asarray(self._required("split")[:])
+        ids = self._h5.get("ids")  # optional: the row numbers stand in for missing ids
+        self._ids_ds: h5py.Dataset | None = ids if isinstance(ids, h5py.Dataset) else None
         self._ids: list[str] | None = None
+
+    def _required(self, key: str) -> h5py.Dataset:
+        obj = self._h5.get(key)
+        if not isinstance(obj, h5py.Dataset):
+            self._h5.close()
+            raise FeatureFormatError(f"{DATAFILE} has no {key!r} dataset (required: nodes/<name> "
+                                     "per manifest node, labels, split; ids is optional)")
+        return obj
+
+    def _id_rows(self, lo: int, hi: int) -> list[str]:
+        if self._ids_ds is None:
+            return [str(i) for i in range(lo, min(hi, len(self)))]
+        return [_decode_id(s) for s in self._ids_ds[lo:hi]]
 
     @property
     def ids(self) -> list[str]:
-        """The sample ids, read on first use: reading them whole costs ~150 bytes a sample at peak
-        (70 MB for 480k rows), which training never needs; ``iter_ids`` reads them in bounded pieces."""
+        """The sample ids (the row numbers when the file has none), read on first use: reading
+        them whole costs ~150 bytes a sample at peak (70 MB for 480k rows), which training never
+        needs; ``iter_ids`` reads them in bounded pieces."""
         if self._ids is None:
-            self._ids = [_decode_id(s) for s in self._ids_ds[:]]
+            self._ids = self._id_rows(0, self.ids_shape[0] if self.ids_shape else 0)
         return self._ids
 
     @property
     def ids_shape(self) -> tuple[int, ...]:
+        if self._ids_ds is None:
+            return (len(self),)
         return tuple(self._ids_ds.shape or ())
 
     def iter_ids(self, rows: int = ID_PIECE_ROWS) -> Iterator[list[str]]:
@@ -235,7 +253,7 @@ class FeatureDataset:
                 yield self._ids[lo:lo + rows]
             return
         for lo in range(0, self.ids_shape[0] if self.ids_shape else 0, rows):
-            yield [_decode_id(s) for s in self._ids_ds[lo:lo + rows]]
+            yield self._id_rows(lo, lo + rows)
 
     def __len__(self) -> int:
         return self.manifest.num_samples
@@ -262,6 +280,22 @@ class FeatureDataset:
                 uniq, inv = np.unique(sorted_idx, return_inverse=True)
                 block = arr[uniq][inv]
             out[name] = np.asarray(block, dtype=np.float32)[inverse]
+        return out
+
+    def nonfinite_rows(self, max_bytes: int = 8 << 20) -> dict[str, np.ndarray]:
+        """node name -> sorted rows holding NaN or infinite values (nodes without any left out).
+        Read through HDF5 (not the memory map, whose touched pages would stay resident) in blocks
+        of about ``max_bytes``, so memory stays bounded whatever the file size."""
+        out = {}
+        for name in self._nodes:
+            ds = self._h5[f"nodes/{name}"]
+            width = int(np.prod(ds.shape[1:]))
+            step = max(1, max_bytes // max(1, width * ds.dtype.itemsize))
+            bad = [lo + np.flatnonzero(~np.isfinite(ds[lo:lo + step].reshape(-1, width)).all(1))
+                   for lo in range(0, len(self), step)]
+            rows = np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+            if len(rows):
+                out[name] = rows
         return out
 
     def close(self) -> None:

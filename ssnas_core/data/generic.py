@@ -5,7 +5,9 @@ A zip or folder (optionally under one top-level folder) with ``manifest.csv`` or
 Columns (CSV header) or keys (JSONL objects):
     id          optional sample id (default: the 0-based row number)
     label       single-label class name -> task "multiclass", labels (N,) int64
-    labels      multi-label, "a|b" or (JSONL) ["a", "b"] -> task "multilabel", labels (N, K) uint8
+    labels      multi-label, "a|b" or (JSONL) ["a", "b"] -> task "multilabel", labels (N, K) uint8;
+                names that look like lists joined with another separator ("a, b" next to
+                "a" and "b") refuse the upload, naming the separator to use
     split       optional train | dev | test (val, valid, validation = dev); without the column a
                 seeded permutation cut 60/10/30
     name:kind   a field whose kind (image, text, audio, vector) the header declares, e.g.
@@ -31,22 +33,22 @@ and rejects the unreadable ones.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
+from .label_names import refuse_misplaced_separator
+from .manifest_rows import manifest_kinds, plain_keys, read_rows, read_schema
 from .mmimdb_raw import SPLIT_ALIASES
-from .raw import FIELD_KINDS, SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
+from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
 from .safety import (
     DEFAULT_LIMITS,
     Archive,
     Limits,
     UnsafeArchiveError,
+    check_image,
     check_member_name,
     load_from_archive,
     open_image,
@@ -54,8 +56,6 @@ from .safety import (
 from .values import parse_vector, read_wav
 
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
-RESERVED = ("id", "label", "labels", "split")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class GenericRaw(RawBase):
@@ -68,90 +68,26 @@ class GenericRaw(RawBase):
     def close(self) -> None:
         self.archive.close()
 
-    def _load(self, row: int) -> dict[str, Any]:
+    def _decoded(self, row: int, decode_image: Any) -> dict[str, Any]:
         out = {}
         for name, kind in self.fields.items():
             value = self._values[row][name]
-            if kind == "image":
-                out[name] = open_image(self.archive.read(value), self.archive.limits)
-            elif kind == "audio":
-                out[name] = read_wav(self.archive.read(value))
-            else:
-                out[name] = value
+            try:
+                if kind == "image":
+                    out[name] = decode_image(self.archive.read(value), self.archive.limits)
+                elif kind == "audio":
+                    out[name] = read_wav(self.archive.read(value))
+                else:
+                    out[name] = value
+            except DataFormatError as exc:
+                raise DataFormatError(f"{name!r}: file {value} is {exc}") from exc
         return out
 
+    def _load(self, row: int) -> dict[str, Any]:
+        return self._decoded(row, open_image)
 
-def _read_rows(archive: Archive, name: str, report: LoadReport) -> list[tuple[str, dict]]:
-    """(row label, raw dict) per manifest row; malformed rows go to the report."""
-    try:
-        text = archive.read(name).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{name}: not UTF-8 ({exc})") from exc
-    rows = []
-    if name.endswith(".jsonl"):
-        for i, line in enumerate(x for x in text.splitlines() if x.strip()):
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                report.reject(str(i), f"invalid JSON line ({exc})")
-                continue
-            if isinstance(obj, dict):
-                rows.append((str(i), obj))
-            else:
-                report.reject(str(i), "JSON line is not an object")
-        return rows
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for i, row in enumerate(reader):
-            if None in row or None in row.values():
-                report.reject(str(i), f"CSV row has the wrong number of columns "
-                              f"(line {reader.line_num})")
-            else:
-                rows.append((str(i), row))
-    except csv.Error as exc:
-        raise DataFormatError(f"{name}: unreadable CSV ({exc})") from exc
-    return rows
-
-
-def _infer_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "vector"
-    low = str(value).strip().lower()
-    if low.endswith(IMAGE_EXTS):
-        return "image"
-    return "audio" if low.endswith(".wav") else "text"
-
-
-def _plain_keys(rows: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], dict[str, str]]:
-    """Rows keyed by plain field names, and the kinds declared as ``name:kind`` keys."""
-    declared: dict[str, str] = {}
-    out = []
-    for rowname, row in rows:
-        plain = {}
-        for key, value in row.items():
-            name, _, kind = str(key).partition(":")
-            if kind and declared.setdefault(name, kind) != kind:
-                raise DataFormatError(f"field {name!r} declared as {declared[name]!r} and {kind!r}")
-            plain[name] = value
-        out.append((rowname, plain))
-    return out, declared
-
-
-def _field_kinds(rows: list[tuple[str, dict]], declared: dict[str, str],
-                 schema: dict[str, str]) -> dict[str, str]:
-    """Field name -> kind from schema.json, the header suffix, or the first non-empty value."""
-    kinds = {**declared, **schema}
-    for _, row in rows:
-        for name, value in row.items():
-            if name not in kinds and value not in (None, ""):
-                kinds[name] = _infer_kind(value)
-    kinds = {n: k for n, k in kinds.items() if n not in RESERVED}
-    bad = {n: k for n, k in kinds.items() if k not in FIELD_KINDS}
-    if bad:
-        raise DataFormatError(f"unknown field kinds {bad}; allowed: {list(FIELD_KINDS)}")
-    if not kinds:
-        raise DataFormatError("the manifest declares no data field")
-    return kinds
+    def _check(self, row: int) -> None:
+        self._decoded(row, check_image)
 
 
 def _clean(row: dict, kinds: dict[str, str], archive: Archive, base: str) -> dict[str, Any]:
@@ -199,22 +135,6 @@ def _find_manifest(archive: Archive) -> tuple[str, str]:
         raise DataFormatError(f"{archive.label}: several manifests {found}")
     name = found[0]
     return name, name[: len(name) - len(name.rsplit("/", 1)[-1])]
-
-
-def _read_schema(archive: Archive, name: str) -> tuple[dict[str, str], list[str] | None]:
-    if not archive.exists(name):
-        return {}, None
-    try:
-        schema = json.loads(archive.read(name).decode("utf-8"))
-        fields, labels = schema.get("fields", {}), schema.get("label_names")
-        if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
-            raise ValueError("'fields' must map names to kinds")
-        if labels is not None and (not isinstance(labels, list) or not labels
-                                   or len(set(map(str, labels))) != len(labels)):
-            raise ValueError("'label_names' must be a non-empty list of distinct names")
-    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{name}: malformed ({exc})") from exc
-    return fields, None if labels is None else [str(x) for x in labels]
 
 
 def _label_column(rows: list[tuple[str, dict]]) -> bool:
@@ -274,21 +194,35 @@ def _vector_lengths(kept: list, kinds: dict[str, str], report: LoadReport) -> li
     return kept
 
 
+def _check_separator(names: list[str], multi: bool, manifest: str) -> None:
+    """Refuse label names that are label lists joined with the wrong separator."""
+    if multi:
+        how = ("separate the labels of a sample with '|', e.g. 'Comedy|Romance'"
+               if manifest.endswith(".csv") else
+               'write "labels" as a JSON list, e.g. ["Comedy", "Romance"] (or join them with \'|\')')
+    else:
+        how = ("the 'label' column takes one label per sample: for several, name the column "
+               "'labels' and separate them with '|', e.g. 'Comedy|Romance'")
+    refuse_misplaced_separator(names, "|" if multi else None, f"{manifest} '{'labels' if multi else 'label'}'",
+                               how, "list every label name in schema.json's \"label_names\"")
+
+
 def _build(archive: Archive, path: str | os.PathLike, seed: int) -> GenericRaw:
     manifest, base = _find_manifest(archive)
-    schema_fields, label_names = _read_schema(archive, base + "schema.json")
+    schema_fields, label_names = read_schema(archive, base + "schema.json")
     report = LoadReport()
-    rows = _read_rows(archive, manifest, report)
+    rows = read_rows(archive, manifest, report)
     if not rows:
         raise DataFormatError(f"{manifest}: no sample rows")
-    rows, declared = _plain_keys(rows)
-    kinds = _field_kinds(rows, declared, schema_fields)
+    rows, declared = plain_keys(rows)
+    kinds = manifest_kinds(rows, declared, schema_fields)
     multi = _label_column(rows)
     kept = _collect(rows, kinds, archive, base, multi, label_names, report)
     kept = _vector_lengths(kept, kinds, report)
     report.total = len(kept) + len(report.rejected)
     if label_names is None:
         label_names = sorted({n for v in kept for n in v[2]})
+        _check_separator(label_names, multi, manifest)
     labels = encode_labels([v[2] for v in kept], label_names, multi)
     if kept and kept[0][3] is None:  # no split column
         split = seeded_split(len(kept), seed)

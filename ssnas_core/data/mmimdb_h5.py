@@ -20,8 +20,9 @@ memory. Vector fields and labels are scanned once, in chunks, at load time.
 Fatal: not an HDF5 file, missing ``features``/``genres``/``target_names``, the requested
 image source missing, wrong ranks or row counts, non-numeric data, target_names not matching
 the genre columns, duplicate ids, bad split bounds. Per sample (in ``report``): non-finite
-values in a vector field, labels other than 0/1, no genre at all; at ``sample(i)`` time, a
-non-finite image row raises DataFormatError naming the sample.
+values in a vector field, labels other than 0/1, no genre at all; a non-finite image row
+raises DataFormatError naming the sample at ``sample(i)`` time and is rejected by
+``validate_all`` (``deep=True``, what upload validation runs).
 """
 
 from __future__ import annotations
@@ -83,6 +84,20 @@ class MMIMDBH5(RawBase):
             else:
                 out[name] = np.asarray(value, dtype=np.float32)
         return out
+
+    def validate_all(self, chunk: int = 256) -> "MMIMDBH5":
+        """Reject the rows whose image holds NaN/inf (vector fields were scanned at load time).
+        Integer images always decode; float ones are scanned ``chunk`` rows at a time."""
+        for name, src in self._sources.items():
+            ds = self._handle()[src]
+            if src != "images" or not np.issubdtype(ds.dtype, np.floating):
+                continue
+            finite = _scan_rows(ds, chunk)[self.rows]
+            for i in np.flatnonzero(~finite):
+                self.report.reject(self.ids[i], f"{name!r}: image row holds non-finite values")
+            if not finite.all():
+                self.keep(finite)
+        return self
 
     def close(self) -> None:
         if self._h5 is not None:

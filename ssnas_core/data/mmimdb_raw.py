@@ -5,7 +5,9 @@ A zip file or a folder, optionally with everything under one top-level folder::
     genres.json        optional: ["Drama", "Comedy", ...], the label order
     split.json         optional: {"train": [ids], "dev": [ids], "test": [ids]}
     dataset/<id>.json  {"plot": [str, ...] | str, "genres": [str, ...], ...}
-    dataset/<id>.jpeg  the poster (.jpg and .png are accepted too)
+    dataset/<id>.jpeg  the poster: any image Pillow reads (JPEG, PNG, WebP, GIF: first frame,
+                       BMP, TIFF), told by its content; when <id>.jpeg is absent, <id>.jpg,
+                       .png, .webp, .gif, .bmp, .tif, .tiff or any other non-JSON <id>.* file
 
 Fields: ``poster`` (image) and ``plot`` (text: the longest element of the ``plot`` list, as
 MM-IMDB's own loader does). Task: multilabel, labels (N, K) uint8 multi-hot. Without
@@ -17,11 +19,12 @@ Loading reads the archive index and the small JSON files only; posters are decod
 
 Fatal (whole archive rejected): anything in ``safety`` (hostile names, bombs, corrupt zip),
 no ``dataset/*.json`` at all, a malformed genres.json or split.json, an id listed in two
-splits, several candidate top-level folders, no usable sample left.
+splits, several candidate top-level folders, no usable sample left, genre names that are
+lists joined with a separator ("Comedy, Romance" next to "Comedy"; ``label_names.py``).
 Per sample (recorded in ``report``, sample left out): invalid JSON, missing/empty plot,
 missing/empty genres, a genre not in genres.json, missing or empty poster, an id missing
 from split.json, an id in split.json without a JSON file; with ``deep``: unreadable or
-oversized poster.
+oversized poster (upload validation decodes every poster: ``deep=True``).
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from .label_names import refuse_misplaced_separator
 from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
-from .safety import DEFAULT_LIMITS, Archive, Limits, load_from_archive, open_image
+from .safety import DEFAULT_LIMITS, Archive, Limits, check_image, load_from_archive, open_image
 
-IMAGE_EXTS = (".jpeg", ".jpg", ".png")
+IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 SPLIT_ALIASES = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev",
                  "validation": "dev", "test": "test"}
 
@@ -52,11 +56,21 @@ class MMIMDBRaw(RawBase):
     def close(self) -> None:
         self.archive.close()
 
-    def _load(self, row: int) -> dict[str, Any]:
-        data = self.archive.read(self._posters[row])
+    def _poster(self, row: int, decode: Any) -> Any:
+        name = self._posters[row]
+        data = self.archive.read(name)
         if not data:
-            raise DataFormatError(f"empty poster {self._posters[row]}")
-        return {"poster": open_image(data, self.archive.limits), "plot": self._plots[row]}
+            raise DataFormatError(f"empty poster {name}")
+        try:
+            return decode(data, self.archive.limits)
+        except DataFormatError as exc:
+            raise DataFormatError(f"poster {name} is {exc}") from exc
+
+    def _load(self, row: int) -> dict[str, Any]:
+        return {"poster": self._poster(row, open_image), "plot": self._plots[row]}
+
+    def _check(self, row: int) -> None:
+        self._poster(row, check_image)
 
 
 def find_prefix(archive: Archive, marker: str) -> str:
@@ -109,6 +123,10 @@ def _read_split(archive: Archive, name: str) -> dict[str, str] | None:
     return out
 
 
+def _keys(meta: dict) -> str:
+    return ", ".join(repr(k) for k in list(meta)[:12]) or "none"
+
+
 def _parse_movie(meta: Any) -> tuple[str, list[str]]:
     """(plot, genres) of one movie JSON; DataFormatError names the problem."""
     if not isinstance(meta, dict):
@@ -117,37 +135,54 @@ def _parse_movie(meta: Any) -> tuple[str, list[str]]:
     if isinstance(plot, str):
         plot = [plot]
     if not isinstance(plot, list) or not any(isinstance(p, str) and p.strip() for p in plot):
-        raise DataFormatError("missing plot")
+        raise DataFormatError(f"missing plot (key \"plot\": a text or a list of texts; keys "
+                              f"found: {_keys(meta)})")
     plot_text = max((p.strip() for p in plot if isinstance(p, str)), key=len)
     genres = meta.get("genres")
+    if isinstance(genres, str):
+        raise DataFormatError(f"genres must be a list of names, e.g. [\"Comedy\", \"Romance\"], "
+                              f"not the text {genres[:60]!r}")
     if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
-        raise DataFormatError("missing labels (genres must be a list of names)")
+        raise DataFormatError(f"missing labels (key \"genres\": a list of names; keys found: "
+                              f"{_keys(meta)})")
     genres = list(dict.fromkeys(g.strip() for g in genres if g.strip()))
     if not genres:
         raise DataFormatError("missing labels (no genres)")
     return plot_text, genres
 
 
-def _scan(archive: Archive, prefix: str, report: LoadReport) -> dict[str, tuple[str, list, str]]:
-    """id -> (plot, genres, poster member) for every movie that parses; rejects the rest."""
+def _stems(archive: Archive, base: str) -> dict[str, dict[str, str]]:
+    """id -> {extension: member} for the files directly under ``base``."""
     stems: dict[str, dict[str, str]] = {}
-    base = prefix + "dataset/"
     for name in archive.names:
         if name.startswith(base) and "/" not in name[len(base):]:
             stem, ext = os.path.splitext(name[len(base):])
-            if ext.lower() == ".json" or ext.lower() in IMAGE_EXTS:
-                stems.setdefault(stem, {}).setdefault(ext.lower(), name)
+            stems.setdefault(stem, {}).setdefault(ext.lower(), name)
     if not any(".json" in v for v in stems.values()):
         raise DataFormatError(f"{archive.label}: no {base}<id>.json files")
+    return {sid: found for sid, found in stems.items()
+            if ".json" in found or any(e in IMAGE_EXTS for e in found)}
+
+
+def _poster_of(found: dict[str, str]) -> str | None:
+    """The poster member: a known image extension first, else any other non-JSON file (the
+    content decides whether it is an image)."""
+    known = next((found[e] for e in IMAGE_EXTS if e in found), None)
+    return known or next((m for e, m in sorted(found.items()) if e != ".json"), None)
+
+
+def _scan(archive: Archive, prefix: str, report: LoadReport) -> dict[str, tuple[str, list, str]]:
+    """id -> (plot, genres, poster member) for every movie that parses; rejects the rest."""
+    base = prefix + "dataset/"
     movies = {}
-    for sid in sorted(stems):
-        found = stems[sid]
-        poster = next((found[e] for e in IMAGE_EXTS if e in found), None)
+    for sid, found in sorted(_stems(archive, base).items()):
+        poster = _poster_of(found)
         try:
             if ".json" not in found:
                 raise DataFormatError(f"poster without {base}{sid}.json")
             if poster is None:
-                raise DataFormatError(f"missing poster {base}{sid}.jpeg")
+                raise DataFormatError(f"missing poster {base}{sid}.jpeg (or .jpg, .png, .webp, "
+                                      ".gif, ...)")
             if archive.sizes[poster] == 0:
                 raise DataFormatError(f"empty poster {poster}")
             plot, genres = _parse_movie(_read_json(archive, found[".json"]))
@@ -179,6 +214,10 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> MMIMDBRaw:
     report.total = len(movies) + len(report.rejected)
     ids = sorted(movies)
     if genre_order is None:
+        refuse_misplaced_separator(
+            {g for sid in ids for g in movies[sid][1]}, None, "dataset/<id>.json \"genres\"",
+            'write each genre as its own element, e.g. "genres": ["Comedy", "Romance"]',
+            "list them in genres.json")
         counts: dict[str, int] = {}
         for sid in ids:
             for g in movies[sid][1]:

@@ -60,6 +60,11 @@ class RawDataset(Protocol):
 SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}
 
 
+def _unprefixed(message: str, sample_id: str) -> str:
+    """The problem without the "sample 'x': " prefix (the report names the sample already)."""
+    return message.removeprefix(f"sample {sample_id!r}: ")
+
+
 class UnknownFormatError(DataFormatError):
     """The path is in none of the formats we read (the service answers 415)."""
 
@@ -122,15 +127,22 @@ class RawBase:
     def _load(self, row: int) -> dict[str, Any]:
         raise NotImplementedError
 
-    def sample(self, i: int) -> dict[str, Any]:
-        """The sample's field values (kinds as in the module docstring)."""
+    def _check(self, row: int) -> None:
+        """Prove the sample at ``row`` decodes; loaders override it with a cheaper check."""
+        self._load(row)
+
+    def _named(self, i: int, fn: Any) -> Any:
         row = int(self.rows[i])  # IndexError for a bad i, as for any sequence
         try:
-            return self._load(row)
+            return fn(row)
         except DataFormatError as exc:
             raise DataFormatError(f"sample {self.ids[i]!r}: {exc}") from exc
         except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as exc:
             raise DataFormatError(f"sample {self.ids[i]!r}: unreadable ({exc})") from exc
+
+    def sample(self, i: int) -> dict[str, Any]:
+        """The sample's field values (kinds as in the module docstring)."""
+        return self._named(i, self._load)
 
     def split_counts(self) -> dict[str, int]:
         return {name: int((self.split == code).sum()) for name, code in SPLIT_CODES.items()}
@@ -145,16 +157,26 @@ class RawBase:
             raise DataFormatError(f"no usable samples (e.g. {self.report.rejected[:3]})")
 
     def validate_all(self) -> RawBase:
-        """Decode every sample; reject the ones that fail (recorded in the report)."""
+        """Decode every sample (``_check``); reject the ones that fail (recorded in the report)."""
         ok = np.ones(len(self), dtype=bool)
         for i in range(len(self)):
             try:
-                self.sample(i)
+                self._named(i, self._check)
             except DataFormatError as exc:
-                self.report.reject(self.ids[i], str(exc))
+                self.report.reject(self.ids[i], _unprefixed(str(exc), self.ids[i]))
                 ok[i] = False
         if not ok.all():
             self.keep(ok)
+        return self
+
+    def exclude(self, problems: dict[str, str]) -> RawBase:
+        """Leave out the samples ``problems`` names (id -> problem, e.g. the ones an upload's
+        validation rejected), recording them in the report; unknown ids are ignored."""
+        mask = np.array([sid not in problems for sid in self.ids], dtype=bool)
+        for sid in [s for s, m in zip(self.ids, mask) if not m]:
+            self.report.reject(sid, problems[sid])
+        if not mask.all():
+            self.keep(mask)
         return self
 
     def close(self) -> None:

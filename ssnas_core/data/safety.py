@@ -14,23 +14,22 @@ DataFormatError, because it is hostile or broken rather than merely holding a ba
 Reads stay within the sizes the zip declares (zipfile stops there and checks the CRC), so a
 member that lies about its size fails with a CRC error instead of expanding.
 
-``open_image`` decodes image bytes with a pixel cap checked from the header before any
-pixel is decoded (Pillow's own bomb warning is turned into an error as a second guard).
-Failures there are per-sample problems; the loaders record them against the sample.
+``open_image`` / ``check_image`` decode image bytes with the pixel cap of ``Limits``
+(``images.py``: content sniffed, not the name; errors in plain words). Failures there are
+per-sample problems; the loaders record them against the sample.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import stat
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
+from . import images
 from .raw import DataFormatError
 
 IGNORED_PREFIXES = ("__MACOSX/",)
@@ -44,7 +43,7 @@ class Limits:
     max_member_bytes: int = 512 << 20
     max_ratio: float = 200.0
     ratio_min_bytes: int = 1 << 20
-    max_image_pixels: int = 64_000_000
+    max_image_pixels: int = images.DEFAULT_MAX_PIXELS
 
 
 DEFAULT_LIMITS = Limits()
@@ -235,20 +234,11 @@ def load_from_archive(path: str | os.PathLike, build, *, seed: int, deep: bool, 
 
 
 def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
-    """Decode image bytes to an RGB PIL image; DataFormatError if unreadable or too large."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > limits.max_image_pixels:
-                raise DataFormatError(f"image is {w}x{h} pixels, more than "
-                                      f"{limits.max_image_pixels} (decompression bomb?)")
-            im.load()
-            return im.convert("RGB")
-    except DataFormatError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataFormatError(f"image too large ({exc})") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise DataFormatError(f"unreadable image ({exc})") from exc
+    """Decode image bytes to an RGB PIL image; ImageError (a DataFormatError) if unreadable or
+    above ``limits.max_image_pixels`` (see ``images``)."""
+    return images.open_image(data, limits.max_image_pixels)
+
+
+def check_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Prove image bytes decode, cheaply (``images.check_image``); returns the format name."""
+    return images.check_image(data, limits.max_image_pixels)

@@ -1,4 +1,5 @@
-"""Decoders for the values of uploaded samples: PCM WAV audio and numeric vectors.
+"""Decoders for the values of uploaded samples: PCM WAV audio and numeric vectors; the kind
+of a decoded value, checked against the kind a field takes (``check_kind``).
 
 Both raise DataFormatError naming the problem; the loaders add the sample's id.
 """
@@ -21,9 +22,9 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
             ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             frames = w.readframes(n)
     except (wave.Error, EOFError) as exc:
-        raise DataFormatError(f"unreadable WAV ({exc})") from exc
+        raise DataFormatError(f"not a PCM WAV file ({exc})") from exc
     if n == 0 or len(frames) < n * ch * width:
-        raise DataFormatError(f"truncated WAV ({len(frames)} of {n * ch * width} bytes)")
+        raise DataFormatError(f"a truncated WAV file ({len(frames)} of {n * ch * width} bytes)")
     if width == 1:
         x = (np.frombuffer(frames, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 3:
@@ -32,7 +33,7 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     elif width in (2, 4):
         x = np.frombuffer(frames, f"<i{width}").astype(np.float32) / float(1 << (8 * width - 1))
     else:
-        raise DataFormatError(f"unsupported WAV sample width {width}")
+        raise DataFormatError(f"a WAV file with an unsupported sample width {width}")
     return x.reshape(-1, ch).mean(1).astype(np.float32), int(rate)
 
 
@@ -50,3 +51,25 @@ def parse_vector(value: Any) -> np.ndarray:
     if not np.isfinite(vec).all():
         raise DataFormatError("vector holds NaN or infinite values")
     return vec
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if hasattr(value, "mode") and hasattr(value, "size"):
+        return "image"
+    if isinstance(value, tuple):
+        return "audio"
+    return "vector"
+
+
+KIND_WORDS = {"image": "an image", "text": "text", "audio": "a WAV recording",
+              "vector": "a list of numbers"}
+
+
+def check_kind(field: str, kind: str, value: Any) -> None:
+    """DataFormatError in plain words when ``value`` is not of the kind the field takes."""
+    got = _kind_of(value)
+    if got != kind:
+        raise DataFormatError(f"the {field} must be {KIND_WORDS.get(kind, kind)}, not "
+                              f"{KIND_WORDS[got]}" + (f" ({value[:40]!r})" if got == "text" else ""))

@@ -154,3 +154,40 @@ def test_feature_ids_are_all_read_and_decoded(tmp_path):
         f["ids"] = np.array([b"x"] * 11, dtype=object).astype(h5py.string_dtype())
     with pytest.raises(DataFormatError, match="ids 11 do not fit 12 samples"):
         inspect(feat)
+
+
+def test_feature_directory_without_ids_uses_row_numbers(tmp_path):
+    feat = _features(tmp_path / "feat")
+    with h5py.File(feat / "features.h5", "a") as f:
+        del f["ids"]
+    summary = inspect(feat, deep=True)
+    assert summary["num_samples"] == 12
+    from ssnas_core.data.features import FeatureDataset
+
+    ds = FeatureDataset(feat)
+    assert ds.ids == [str(i) for i in range(12)] and ds.ids_shape == (12,)
+    assert [x for piece in ds.iter_ids(5) for x in piece] == ds.ids
+
+
+@pytest.mark.parametrize("key", ["labels", "split"])
+def test_feature_directory_without_required_dataset_is_named(tmp_path, key):
+    feat = _features(tmp_path / "feat")
+    with h5py.File(feat / "features.h5", "a") as f:
+        del f[key]
+    with pytest.raises(DataFormatError, match=f"features.h5 has no '{key}' dataset \\(required: "
+                                              "nodes/<name> per manifest node, labels, split; "
+                                              "ids is optional\\)"):
+        inspect(feat)
+
+
+def test_nonfinite_feature_rows_are_named_by_sample(tmp_path):
+    feat = _features(tmp_path / "feat")
+    with h5py.File(feat / "features.h5", "a") as f:
+        name = sorted(f["nodes"])[0]
+        f[f"nodes/{name}"][3] = np.nan
+        f[f"nodes/{name}"][7, 0] = np.inf
+    assert inspect(feat)["num_samples"] == 12  # the shallow look does not read node values
+    with pytest.raises(DataFormatError) as err:
+        inspect(feat, deep=True)
+    assert str(err.value) == (f"feat: 2 of 12 samples hold NaN or infinite feature values (node "
+                              f"'{name}': 'x3', 'x7'); fix or drop those rows and upload again")

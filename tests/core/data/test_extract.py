@@ -125,10 +125,32 @@ def test_bad_backbone_choices_and_bad_samples_are_clear_errors(tmp_path):
         build_features(raw, BACKBONES | {"poster": "minilm"}, tmp_path)
     raw._vec = np.zeros((4, 6), np.float32)
     raw._vec[2] = np.nan
-    with pytest.raises(FeatureFormatError, match="non-finite"):
-        build_features(raw, BACKBONES, tmp_path, batch_size=4)
+    with pytest.raises(DataFormatError, match="sample 'm002': its features hold NaN or infinite "
+                                              "values \\(node 'vec.identity.vec'\\)"):
+        build_features(raw, BACKBONES, tmp_path, batch_size=4)  # TinyRaw cannot leave it out
     with pytest.raises(DataFormatError, match="lack the fields"):
         extract_one([{"plot": "x"}], {"poster": "efficientnet_lite0", "plot": "minilm"})
+
+
+def test_a_sample_that_cannot_be_decoded_is_left_out_and_reported(tmp_path):
+    """A poster that passed upload but fails to decode at extraction (a file changed on disk, a
+    decoder difference) costs that sample only: the extraction starts again without it."""
+    from ssnas_core.data.generic import load_generic
+    from tests.core.data.dataset_factories import generic_members, write_zip
+
+    m = generic_members(8)
+    m["img/3.png"] = m["img/3.png"][:40]  # truncated: fails when decoded
+    raw = load_generic(write_zip(tmp_path / "g.zip", m))
+    assert len(raw) == 8  # not decoded yet (no deep check)
+    backbones = {"photo": {"name": "efficientnet_lite0", "options": {"image_size": 64, "taps": ["s6"]}},
+                 "clip": {"name": "audio_cnn", "options": {"taps": ["c4"]}}, "caption": None}
+    fd = build_features(raw, backbones, tmp_path / "cache", batch_size=3)
+    assert fd.ids == ["s0", "s1", "s2", "s4", "s5", "s6", "s7"]
+    report = fd.manifest.info["load_report"]
+    assert report["kept"] == 7 and [r["id"] for r in report["rejected"]] == ["s3"]
+    assert report["rejected"][0]["problem"].startswith(
+        "'photo': file img/3.png is not an image Pillow can read: the image data is truncated")
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.is_dir()] == [fd.path.name]
 
 
 @pytest.mark.realdata

@@ -68,10 +68,11 @@ def test_per_sample_problems_are_reported_not_dropped(tmp_path):
     ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m))
     problems = _rejected(ds)
     assert problems["0001001"].startswith("dataset/0001001.json: invalid JSON")
-    assert problems["0001002"] == "missing plot"
-    assert problems["0001003"].startswith("missing labels")
+    assert problems["0001002"].startswith("missing plot")
+    assert problems["0001003"] == ('missing labels (key "genres": a list of names; keys found: '
+                                   "'plot')")
     assert problems["0001004"] == "unknown genres ['Polka'] (not in genres.json)"
-    assert problems["0001005"] == "missing poster dataset/0001005.jpeg"
+    assert problems["0001005"].startswith("missing poster dataset/0001005.jpeg (or .jpg, .png, .webp")
     assert problems["0001006"] == "empty poster dataset/0001006.jpeg"
     assert problems["0001007"] == "poster without dataset/0001007.json"
     assert problems["0009999"] == "not listed in split.json"
@@ -96,7 +97,8 @@ def test_unreadable_poster_is_named_lazily_and_rejected_deep(tmp_path):
     path = write_zip(tmp_path / "a.zip", m)
     ds = load_mmimdb_raw(path)
     assert len(ds) == 10
-    with pytest.raises(DataFormatError, match="sample '0001003': unreadable image"):
+    with pytest.raises(DataFormatError, match="sample '0001003': poster dataset/0001003.jpeg is not an image "
+                       "Pillow can read: the image data is truncated"):
         ds.sample(3)
     deep = load_mmimdb_raw(path, deep=True)
     assert len(deep) == 9 and list(_rejected(deep)) == ["0001003"]
@@ -154,3 +156,40 @@ def test_movies23_loads_fast_with_the_published_counts(shared_data):
     assert s["poster"].size[0] == 185
     assert [ds.label_names[k] for k in np.flatnonzero(ds.labels[i])] == \
         ["Comedy", "Adventure", "Animation"]
+
+
+def test_posters_are_read_by_content_whatever_their_extension(tmp_path):
+    from tests.core.data.dataset_factories import image_bytes
+
+    rng = np.random.default_rng(5)
+    m = mmimdb_raw_members(6)
+    del m["dataset/0001000.jpeg"]
+    m["dataset/0001000.webp"] = image_bytes(rng, (9, 7), "WEBP")  # X.webp when X.jpeg is absent
+    m["dataset/0001001.jpeg"] = image_bytes(rng, (9, 7), "PNG")  # a PNG named .jpeg
+    del m["dataset/0001002.jpeg"]
+    m["dataset/0001002.poster"] = image_bytes(rng, (9, 7), "GIF")  # an unknown extension
+    ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m), deep=True)
+    assert ds.report.rejected == [] and len(ds) == 6
+    assert [ds.sample(i)["poster"].size for i in range(3)] == [(9, 7)] * 3
+
+
+def test_posters_that_are_no_images_are_rejected_at_deep_check_in_plain_words(tmp_path):
+    m = mmimdb_raw_members(6)
+    m["dataset/0001001.jpg"] = m.pop("dataset/0001001.jpeg")
+    m["dataset/0001001.jpg"] = b"<html><body>Access denied</body></html>"
+    m["dataset/0001002.jpeg"] = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+    ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m), deep=True)
+    assert _rejected(ds) == {
+        "0001001": "poster dataset/0001001.jpg is not an image Pillow can read: it is an HTML "
+                   "page (a saved web page or an error page instead of the picture?)",
+        "0001002": "poster dataset/0001002.jpeg is not an image Pillow can read: SVG is not "
+                   "supported (vector graphics; convert it to PNG or JPEG)"}
+    assert len(ds) == 4
+
+
+def test_genres_written_as_one_string_are_explained(tmp_path):
+    m = mmimdb_raw_members(4)
+    m["dataset/0001001.json"] = json.dumps({"plot": "p", "genres": "Comedy, Romance"}).encode()
+    ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m))
+    assert _rejected(ds)["0001001"] == ('genres must be a list of names, e.g. ["Comedy", '
+                                        '"Romance"], not the text \'Comedy, Romance\'')
