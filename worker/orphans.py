@@ -8,7 +8,7 @@ does not need to wait for it when it can see that the owner is dead:
 - the owner's heartbeat is older than ``takeover_after_s`` (two missed beats and a second), for
   owners on other hosts.
 A live owner keeps beating every ``SSNAS_HEARTBEAT_INTERVAL_S``, so a duplicate message for a
-job that is really running is still skipped.
+job that is really running is still skipped; a live owner on this host is never taken over.
 """
 
 from __future__ import annotations
@@ -43,16 +43,19 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-def local_owner_gone(worker: str | None) -> bool:
-    """True when ``worker`` (``host:pid``) names a process of this host that no longer runs."""
+def local_owner(worker: str | None) -> int | None:
+    """The pid of ``worker`` (``host:pid``) when it ran on this host, else None."""
     host, _, pid = (worker or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
 
 
 def takeover_reason(job) -> str | None:
-    """Why a delivery may take over the running ``job`` now, or None while its owner lives."""
-    if local_owner_gone(job.worker):
-        return f"worker {job.worker} died (its process is gone)"
+    """Why a delivery may take over the running ``job`` now, or None while its owner lives. An owner
+    on this host is asked directly (a live one that is slow to beat, e.g. during a database outage,
+    keeps its job; one that hangs is the reaper's); one elsewhere is judged by its heartbeat."""
+    pid = local_owner(job.worker)
+    if pid is not None:
+        return None if process_alive(pid) else f"worker {job.worker} died (its process is gone)"
     beat = job.heartbeat_at
     if beat is not None and beat.tzinfo is None:
         beat = beat.replace(tzinfo=utcnow().tzinfo)

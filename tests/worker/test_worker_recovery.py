@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from datetime import timedelta
 
 import psutil
 from sqlalchemy import select
@@ -70,16 +71,19 @@ def test_a_starting_worker_sends_queued_and_orphaned_jobs_again(svc, tmp_path):
     # running on a process of this host that is gone (a killed ssnas serve), heartbeat still fresh
     orphan = make_job("dora", ds_id, spec, status="running", attempt=1, heartbeat_at=utcnow(),
                       worker=f"{socket.gethostname()}:{_dead_pid()}")
-    # running on a live process: left alone
-    alive = make_job("dora", ds_id, spec, status="running", attempt=1, heartbeat_at=utcnow(),
+    # on another host, heartbeat a minute old (the reaper would wait 10 minutes): taken over
+    remote = make_job("dora", ds_id, spec, status="running", attempt=1, worker="elsewhere:123",
+                      heartbeat_at=utcnow() - timedelta(seconds=60))
+    # on a live process of this host, slow to beat: left alone (a hung one is the reaper's)
+    alive = make_job("dora", ds_id, spec, status="running", attempt=1, heartbeat_at=utcnow() - timedelta(seconds=60),
                      worker=f"{socket.gethostname()}:{os.getpid()}")
     log = tmp_path / "worker.log"
     log.touch()
     with celery_worker(svc, log, name="starting", **NO_REAPER):
-        done_q = wait_job(queued, terminal, 120)
-        done_o = wait_job(orphan, terminal, 120)
+        done = {j: wait_job(j, terminal, 180) for j in (queued, orphan, remote)}
         still = job_row(alive)
-    assert done_q.status == "succeeded" and done_q.attempt == 1, done_q.error
-    assert done_o.status == "succeeded" and done_o.attempt == 2, done_o.error
+    assert [(done[j].status, done[j].attempt) for j in (queued, orphan, remote)] == [
+        ("succeeded", 1), ("succeeded", 2), ("succeeded", 2)], [done[j].error for j in done]
     assert any("died (its process is gone): job resumed" in m for m in _logs(orphan))
+    assert any("worker elsewhere:123 died (no heartbeat for more than" in m for m in _logs(remote))
     assert still.status == "running" and still.attempt == 1
