@@ -71,19 +71,21 @@ def stale_processes(pgdata: Path) -> list[psutil.Process]:
 
 
 def stop_stale(pgdata: Path, timeout_s: float = 5.0) -> int:
-    """Fast-shutdown whatever Postgres still runs on ``pgdata``; returns how many processes there were."""
+    """Stop whatever Postgres still runs on ``pgdata``: its postmaster (named in postmaster.pid)
+    with a fast shutdown, then any backend left by a killed postmaster with SIGQUIT; returns how
+    many processes there were."""
     procs = stale_processes(pgdata)
     if procs:
-        postmasters = [p for p in procs if _ppid(p) not in {q.pid for q in procs}]
-        terminate(postmasters, timeout_s, signal.SIGINT)
+        master = _postmaster_pid(pgdata)
+        terminate([p for p in procs if p.pid == master], timeout_s, signal.SIGINT)
         terminate(stale_processes(pgdata), 2.0, signal.SIGQUIT)
     return len(procs)
 
 
-def _ppid(proc: psutil.Process) -> int | None:
+def _postmaster_pid(pgdata: Path) -> int | None:
     try:
-        return proc.ppid()
-    except psutil.Error:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
 
 
