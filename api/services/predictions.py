@@ -53,7 +53,10 @@ class Loaded:
         if self._kinds is None:
             from ssnas_core.data.extract import field_kinds
 
-            self._kinds = field_kinds(self.predictor.backbones, self.predictor.device)
+            try:
+                self._kinds = field_kinds(self.predictor.backbones, self.predictor.device)
+            except (ValueError, OSError, RuntimeError):  # a backbone that does not load: the
+                return {}  # values are told by their content, and infer() reports the backbone
         return self._kinds
 
     def close(self) -> None:

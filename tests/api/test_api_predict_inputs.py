@@ -66,3 +66,11 @@ def test_webp_and_gif_posters_predict(client, alice, poster_model):
                         files=[("poster", ("poster.jpg", buf.getvalue(), "image/jpeg"))],
                         data={"plot": "[0.5, 0, 1, 2]"})
         assert r.status_code == 200, r.text
+
+
+def test_a_model_whose_backbone_does_not_load_answers_422_not_500(client, alice, db, tmp_path):
+    spec = {"name": "vgg19", "weights": str(tmp_path / "missing.pth"), "options": {}}
+    mid = make_model("alice", tmp_path, [("poster.vgg19.pool5", "image", (4,))], {"poster": spec})
+    r = client.post(f"/models/{mid}/predict", headers=alice,
+                    json={"inputs": {"poster": "https://example.org/p.jpg"}})
+    assert r.status_code == 422, r.text

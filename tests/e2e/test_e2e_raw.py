@@ -34,6 +34,12 @@ def _archive(n: int = 60) -> bytes:
             split = "train" if i < 36 else ("dev" if i < 48 else "test")
             lines.append(json.dumps({"id": f"s{i}", "pic": f"img/{i}.png", "caption": f"a {color} {shape} number {i}",
                                      "labels": [color, shape], "split": split}))
+        # an SVG and a web page saved as .png: rejected at upload, left out of the job
+        zf.writestr("img/bad0.png", b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')
+        zf.writestr("img/bad1.png", b"<!DOCTYPE html><html><body>403 Forbidden</body></html>")
+        for k in range(2):
+            lines.append(json.dumps({"id": f"bad{k}", "pic": f"img/bad{k}.png", "caption": "a red circle",
+                                     "labels": ["red", "circle"], "split": "train"}))
         zf.writestr("manifest.jsonl", "\n".join(lines) + "\n")
         zf.writestr("schema.json", json.dumps({"fields": {"pic": "image", "caption": "text"}}))
     return buf.getvalue()
@@ -43,6 +49,11 @@ def test_raw_upload_is_extracted_searched_and_predicts_from_raw_inputs(stack):
     c = stack.client
     ds = upload(c, "shapes", _archive())
     assert ds["format"] == "generic" and ds["summary"]["num_samples"] == 60
+    rejected = {r["id"]: r["problem"] for r in ds["summary"]["report"]["rejected"]}
+    assert rejected == {"bad0": "'pic': file img/bad0.png is not an image Pillow can read: SVG is not "
+                                "supported (vector graphics; convert it to PNG or JPEG)",
+                        "bad1": "'pic': file img/bad1.png is not an image Pillow can read: it is an HTML "
+                                "page (a saved web page or an error page instead of the picture?)"}
     body = {"dataset_id": ds["id"], "method": "ssl", "device": "cpu", "seed": 1, "label_fraction": 1.0,
             "search_epochs": 1, "pretrain_epochs": 1, "finetune_epochs": 2,
             "run": {"space": {"C": 8, "L": 4}, "search": {"batch_size": 12}, "pretrain": {"batch_size": 12},
@@ -54,6 +65,7 @@ def test_raw_upload_is_extracted_searched_and_predicts_from_raw_inputs(stack):
     assert job["status"] == "succeeded", job
     logs = [x["message"] for x in c.get(f"/jobs/{job['id']}/logs").json()["items"]]
     assert "stage features" in logs and logs.index("stage features") < logs.index("stage search")
+    assert any(m.startswith("2 of 62 samples are left out of this job's data, e.g. bad0: ") for m in logs)
     model = c.get(f"/models/{job['model_id']}").json()
     assert set(model["backbones"]) == {"pic", "caption"}
     assert {n["modality"] for n in model["node_specs"]} == {"pic", "caption"}
@@ -65,3 +77,8 @@ def test_raw_upload_is_extracted_searched_and_predicts_from_raw_inputs(stack):
     preds = r.json()["predictions"]
     assert len(preds) == 2 and preds[0] == preds[1]
     assert set(preds[0]["probabilities"]) == {"blue", "circle", "red", "square"}
+    svg = {"pic": {"base64": base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode()},
+           "caption": "a blue square"}
+    r = c.post(f"/models/{model['id']}/predict", json={"inputs": svg})
+    assert r.status_code == 422 and r.json()["detail"].startswith(
+        "the pic is not an image Pillow can read: SVG is not supported"), r.text
