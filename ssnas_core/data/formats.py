@@ -56,7 +56,7 @@ separator; 413 above the size limits.
 | `label` | single-label (multi-class): one name (exactly one of `label`, `labels`) |
 | `split` | optional: `train`, `dev` or `test` |
 | `name:kind` | a field of kind `image`, `text`, `audio` or `vector`, e.g. `poster:image` |
-| `name` | a field of guessed kind: an image file name -> image, `.wav` -> audio, numbers -> vector, else text |
+| `name` | guessed: an image or `.wav` file (or any file of the archive, by content), a number list, else text |
 
 Label names that look like lists joined with another separator (`"Comedy, Romance"` next to
 `"Comedy"`) refuse the upload, naming the separator to use. `schema.json`:

@@ -14,7 +14,8 @@ Columns (CSV header) or keys (JSONL objects):
                 ``poster:image``, ``plot:text``, ``clip:audio``, ``emb:vector``
     name        an undeclared field, kind from its first non-empty value: an image file name
                 (.jpg .jpeg .png .bmp .gif .webp .tif .tiff) -> image, .wav -> audio,
-                a list of numbers -> vector, anything else -> text
+                a list of numbers -> vector, the name of another file of the archive -> image
+                or audio by its content, anything else -> text
 Image/audio values are paths relative to the manifest (audio: PCM WAV 8/16/24/32-bit, channels
 averaged to mono, stdlib ``wave``); text is the text; a vector is a list of numbers (CSV:
 ``[0.1, 0.2]`` or ``0.1 0.2``). Exactly one of ``label`` / ``labels`` is required.
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .label_names import refuse_misplaced_separator
-from .manifest_rows import manifest_kinds, plain_keys, read_rows, read_schema
+from .manifest_rows import manifest_kinds, plain_keys, read_rows, read_schema, sniff_member
 from .mmimdb_raw import SPLIT_ALIASES
 from .raw import SPLIT_CODES, DataFormatError, LoadReport, RawBase, encode_labels, seeded_split
 from .safety import (
@@ -215,7 +216,8 @@ def _build(archive: Archive, path: str | os.PathLike, seed: int) -> GenericRaw:
     if not rows:
         raise DataFormatError(f"{manifest}: no sample rows")
     rows, declared = plain_keys(rows)
-    kinds = manifest_kinds(rows, declared, schema_fields)
+    kinds = manifest_kinds(rows, declared, schema_fields,
+                           lambda field, value: sniff_member(archive, base, field, value))
     multi = _label_column(rows)
     kept = _collect(rows, kinds, archive, base, multi, label_names, report)
     kept = _vector_lengths(kept, kinds, report)

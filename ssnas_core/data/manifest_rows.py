@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Any, Callable
+
+from PIL import Image
 
 from .raw import FIELD_KINDS, DataFormatError, LoadReport
-from .safety import Archive
+from .safety import Archive, check_member_name
 
 RESERVED = ("id", "label", "labels", "split")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -71,14 +73,41 @@ def plain_keys(rows: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], di
     return out, declared
 
 
+def sniff_member(archive: Archive, base: str, field: str, value: Any) -> str | None:
+    """The kind of the archive file ``value`` names, told by its content (an image or a WAV,
+    whatever its extension); None when ``value`` names no file (it is text)."""
+    try:
+        name = base + check_member_name(str(value).strip(), "manifest value")
+    except DataFormatError:
+        return None
+    if not archive.exists(name):
+        return None
+    data = archive.read(name)
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio"
+    try:
+        with Image.open(io.BytesIO(data)):
+            return "image"
+    except Image.DecompressionBombError:
+        return "image"  # an image all the same (the pixel cap rejects it later)
+    except (OSError, ValueError, SyntaxError):
+        raise DataFormatError(f"field {field!r}: its values name files of the archive (e.g. "
+                              f"{value!r}) that are neither images nor WAV; text belongs in the "
+                              f"manifest itself, or declare the kind as '{field}:image'") from None
+
+
 def manifest_kinds(rows: list[tuple[str, dict]], declared: dict[str, str],
-                 schema: dict[str, str]) -> dict[str, str]:
-    """Field name -> kind from schema.json, the header suffix, or the first non-empty value."""
+                   schema: dict[str, str], sniff: Callable[[str, Any], str | None] | None = None
+                   ) -> dict[str, str]:
+    """Field name -> kind from schema.json, the header suffix, or the first non-empty value
+    (a value naming an archive file of no known extension: ``sniff(field, value)``)."""
     kinds = {**declared, **schema}
     for _, row in rows:
         for name, value in row.items():
             if name not in kinds and value not in (None, ""):
                 kinds[name] = infer_kind(value)
+                if kinds[name] == "text" and sniff is not None and name not in RESERVED:
+                    kinds[name] = sniff(name, value) or "text"
     kinds = {n: k for n, k in kinds.items() if n not in RESERVED}
     bad = {n: k for n, k in kinds.items() if k not in FIELD_KINDS}
     if bad:

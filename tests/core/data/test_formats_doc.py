@@ -45,3 +45,11 @@ def test_the_mmimdb_raw_example_loads(tmp_path):
     members = {"dataset/0001.json": meta.encode(), "dataset/0001.jpeg": _images()["img/1.jpg"]}
     summary = inspect(write_zip(tmp_path / "raw.zip", members), deep=True)
     assert summary["format"] == "mmimdb_raw" and summary["label_names"] == ["Crime", "Thriller"]
+
+
+def test_the_feature_manifest_example_is_a_valid_manifest():
+    from ssnas_core.data.features import Manifest
+
+    text = re.search(r"- `manifest.json`: `(\{.*?\})`\n", GUIDE, re.S).group(1)
+    man = Manifest.from_json(json.loads(text.replace("\n", " ")))
+    assert [n.name for n in man.nodes] == ["img", "txt"] and man.num_samples == 1000

@@ -186,3 +186,20 @@ def test_parse_vector_forms():
         parse_vector([1, float("inf")])
     with pytest.raises(DataFormatError, match="non-empty"):
         parse_vector("[]")
+
+
+def test_undeclared_file_fields_are_told_by_content_whatever_the_extension(tmp_path):
+    rng = np.random.default_rng(0)
+    members = {f"pics/{i}.poster": image_bytes(rng, fmt="WEBP") for i in range(4)}
+    members.update({f"snd/{i}": wav_bytes(rng) for i in range(4)})
+    rows = [{"pic": f"pics/{i}.poster", "voice": f"snd/{i}", "note": f"text {i}", "label": "ab"[i % 2]}
+            for i in range(4)]
+    members["manifest.jsonl"] = "\n".join(json.dumps(r) for r in rows).encode()
+    ds = load_generic(write_zip(tmp_path / "g.zip", members), deep=True)
+    assert ds.fields == {"pic": "image", "voice": "audio", "note": "text"}
+    assert ds.sample(0)["pic"].mode == "RGB" and len(ds) == 4
+    members["notes/0.dat"] = b"plain words"
+    members["manifest.jsonl"] = json.dumps({"doc": "notes/0.dat", "label": "a"}).encode()
+    with pytest.raises(DataFormatError, match="field 'doc': its values name files of the archive "
+                                              "\\(e.g. 'notes/0.dat'\\) that are neither images nor WAV"):
+        load_generic(write_zip(tmp_path / "h.zip", members))
