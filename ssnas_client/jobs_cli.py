@@ -125,7 +125,7 @@ class _View:
         if self.quiet:
             return
         desc = f"{job.status} {job.stage or '-'}"
-        tail = f"ETA {duration(job.eta_s)}  {metrics_line(job.latest_metrics)}"
+        tail = ("" if job.done else f"ETA {duration(job.eta_s)}  ") + metrics_line(job.latest_metrics)
         if self.bar is not None:
             self.bar.set_description_str(desc, refresh=False)
             self.bar.set_postfix_str(tail, refresh=False)

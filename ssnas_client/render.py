@@ -22,7 +22,8 @@ def metrics_line(m: Metric | None, limit: int = 4) -> str:
     """``search ep 2: train_loss=1.23 arch_loss=1.1 ...`` (the first few numeric values)."""
     if m is None:
         return ""
-    vals = [(k, v) for k, v in (m.metrics or {}).items() if isinstance(v, (int, float)) and k != "epoch"]
+    vals = [(k, v) for k, v in (m.metrics or {}).items()
+            if isinstance(v, (int, float)) and k != "epoch" and not k.endswith("_time_s")]
     return f"{m.stage} ep {m.epoch}: " + " ".join(f"{k}={number(v)}" for k, v in vals[:limit])
 
 
@@ -33,11 +34,11 @@ def dataset_line(d: Dataset) -> str:
 
 def dataset_text(d: Dataset) -> str:
     s = d.summary or {}
-    lines = [f"dataset {d.id}  {d.name}", f"  format   {d.format}", f"  size     {d.size:,d} bytes",
-             f"  sha256   {d.sha256}"]
+    lines = [f"dataset {d.id}  {d.name}", f"  {'format':12s} {d.format}", f"  {'size':12s} {d.size:,d} bytes",
+             f"  {'sha256':12s} {d.sha256}"]
     for key in ("num_samples", "splits", "modalities", "task", "label_names", "label_counts"):
         if key in s:
-            lines.append(f"  {key:8s} {_short(s[key])}")
+            lines.append(f"  {key:12s} {_short(s[key])}")
     return "\n".join(lines)
 
 
@@ -54,8 +55,9 @@ def job_line(j: Job) -> str:
 
 
 def job_text(j: Job) -> str:
-    lines = [f"job {j.id}", f"  status   {j.status} (stage {j.stage or '-'}, {100 * (j.progress or 0):.1f}%, "
-             f"ETA {duration(j.eta_s)}, attempt {j.attempt}/{j.max_attempts})",
+    eta = "" if j.done else f", ETA {duration(j.eta_s)}"
+    lines = [f"job {j.id}", f"  status   {j.status} (stage {j.stage or '-'}, {100 * (j.progress or 0):.1f}%"
+             f"{eta}, attempt {j.attempt}/{j.max_attempts})",
              f"  method   {j.method}   dataset {j.dataset_id}   queue {j.queue}"]
     if j.latest_metrics:
         lines.append(f"  latest   {metrics_line(j.latest_metrics, 8)}")
