@@ -18,7 +18,8 @@ def primary_metric(task: str) -> str:
 
 def side_metrics(task: str) -> list[str]:
     if task == "multilabel":
-        return ["micro_f1@0.5", "macro_f1@0.5", "weighted_f1@0.3", "samples_f1@0.5"]
+        return ["micro_f1@0.5", "macro_f1@0.5", "weighted_f1@sel", "micro_f1@sel", "macro_f1@sel",
+                "weighted_f1@0.3", "samples_f1@0.5"]
     return ["accuracy", "macro_f1"]
 
 
@@ -73,6 +74,33 @@ def versus(runs: list[dict], metric: str, methods: list[str], fractions: list[fl
     return "\n".join(lines)
 
 
+def modality_table(runs: list[dict], methods: list[str], fractions: list[float]) -> str:
+    """Per method and r, the modalities the derived network reads on each seed (seed order)."""
+    rows: dict[str, dict[float, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
+    for run in runs:
+        if "modalities_read" in run and "edges" in (run.get("genotype") or {}):
+            rows[run["method"]][float(run["r"])][run["seed"]] = "+".join(run["modalities_read"]) or "-"
+    lines = ["| method | " + " | ".join(f"r={r:g}" for r in fractions) + " |", "|---|" + "---|" * len(fractions)]
+    for m in methods:
+        if m in rows:
+            cells = [", ".join(v for _, v in sorted(rows[m][r].items())) or "-" for r in fractions]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def mode_table(runs: list[dict], methods: list[str], fractions: list[float]) -> str:
+    """How each pretrained run was adapted (full / probe / lp_ft, chosen on dev) and its dev threshold."""
+    rows: dict[str, dict[float, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        if run.get("finetune_mode") and isinstance(run.get("threshold"), float):
+            rows[run["method"]][float(run["r"])].append(f"{run['finetune_mode']} {run['threshold']:.2f}")
+    lines = ["| method | " + " | ".join(f"r={r:g}" for r in fractions) + " |", "|---|" + "---|" * len(fractions)]
+    for m in methods:
+        if m in rows:
+            lines.append(f"| {m} | " + " | ".join(", ".join(rows[m][r]) or "-" for r in fractions) + " |")
+    return "\n".join(lines)
+
+
 def time_table(runs: list[dict], methods: list[str], fractions: list[float]) -> str:
     wall: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     params: dict[str, list[int]] = defaultdict(list)
@@ -101,7 +129,12 @@ def markdown(doc: dict, methods: list[str], fractions: list[float], seeds: int) 
         parts += ["", f"ssl minus each method, test {prim} (points), paired by seed (same labeled subset): mean ± std; "
                   "W/T/L = win/tie/loss at mean ∓ 2 SE.", "", versus(runs, prim, methods, fractions)]
     for metric in side_metrics(task):
-        parts += ["", f"Test {metric} (%)", "", table(runs, metric, methods, fractions, seeds)]
+        note = " (threshold chosen on the dev subset of fraction r)" if metric.endswith("@sel") else ""
+        parts += ["", f"Test {metric} (%){note}", "", table(runs, metric, methods, fractions, seeds)]
+    parts += ["", "Modalities read by the derived cells, per seed (seed 0, 1, ...):", "",
+              modality_table(runs, methods, fractions),
+              "", "Finetuning mode chosen on dev (full / probe / lp_ft) and dev-selected threshold, per seed:", "",
+              mode_table(runs, methods, fractions)]
     shared = {run["seed"]: run["shared_wall_s"] for run in runs if "shared_wall_s" in run}
     parts += ["", "Wall time per run (s, mean over seeds) and parameters (fusion network + head). "
               "ssl reuses one label-free search + pretraining per seed: "

@@ -53,11 +53,17 @@ def modality_drop(nodes, p: float, modalities: list[str], g: torch.Generator):
     return out
 
 
+def keep_modality(nodes, modalities: list[str], keep: str):
+    """Every node of a modality other than ``keep`` zeroed, as ``modality_drop`` zeroes one."""
+    return [x if m == keep else torch.zeros_like(x) for x, m in zip(nodes, modalities)]
+
+
 class FeatureAugment:
     """Two views of a batch of node features."""
 
     def __init__(self, cfg: AugmentConfig, modalities: list[str]):
         self.cfg, self.modalities = cfg, list(modalities)
+        self.kinds = sorted(set(self.modalities))
 
     def view(self, nodes: list[torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
         c = self.cfg

@@ -68,24 +68,52 @@ class AugmentConfig:
         return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) > 0]
 
 
+SSL_OBJECTIVES = ("simclr", "cross_modal", "cross_views")
+
+
 @dataclass(frozen=True)
 class SSLConfig:
+    """The contrastive objective of the search and the pretraining (METHOD.md section 5).
+
+    ``objective`` (ours, see ``objectives.contrastive_loss``):
+    - ``simclr``: NT-Xent between two views of the fused input (the paper's plain SimCLR);
+    - ``cross_modal``: the plain term plus, for every modality m, NT-Xent between view 1 and
+      view 2 restricted to m (the other modalities masked as ``modality_drop`` masks one),
+      weighted by ``cross_weight``: (plain + w * sum_m NT(z1, z2|m)) / (1 + w * M);
+    - ``cross_views``: views restricted to one modality each, NT-Xent between modalities.
+    """
+
     temperature: float = 0.2
     proj_hidden: int = 512
     proj_dim: int = 128
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    objective: str = "cross_modal"
+    cross_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _check(0.01 <= self.temperature <= 10, "temperature must be in [0.01, 10]")
         _check(self.proj_hidden >= 1 and self.proj_dim >= 1, "projection sizes must be positive")
+        _check(self.objective in SSL_OBJECTIVES, f"objective must be one of {list(SSL_OBJECTIVES)}, "
+                                                 f"got {self.objective!r}")
+        _check(0.0 <= self.cross_weight <= 100.0, f"cross_weight must be in [0, 100], got {self.cross_weight}")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """Bilevel first-order search (METHOD.md section 4, BM-NAS optimiser defaults).
 
-    Schedule (BM-NAS): per epoch, one pass over search-train for the weights, then one
-    architecture step per search-val batch.
+    Schedules (METHOD.md section 4 allows both):
+    - ``alternate`` (DARTS, our default): after every weight step one architecture step on a
+      search-val batch drawn at random (with replacement across steps), so the number of
+      architecture updates is the number of weight steps, whatever the size of search-val;
+    - ``bmnas``: per epoch one pass over search-train for the weights, then one architecture
+      step per search-val batch.
+    ``arch_lr`` None takes BM-NAS's 3e-4 for the supervised search and 3e-3 for the
+    self-supervised one: a search of a few epochs makes ~100 architecture steps, and Adam moves
+    a logit by about lr per step, so at 3e-4 the weights end within noise of uniform (measured:
+    margins ~0.001 at 3e-4, ~0.01-0.05 at 3e-3).
+    ``noise_margin``: a derived choice whose top-two softmax margin is below it is reported as
+    decided by noise (a warning in the search result).
     """
 
     mode: str = "ssl"  # "ssl" (NT-Xent, no labels) or "supervised" (BCE on the labeled fraction)
@@ -94,17 +122,27 @@ class SearchConfig:
     w_lr: float = 1e-3
     w_lr_min: float = 1e-6
     w_weight_decay: float = 1e-4
-    arch_lr: float = 3e-4
+    arch_lr: float | None = None  # None: 3e-4 (BM-NAS) for supervised, 3e-3 for ssl (ours; see lr_arch)
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
     max_batches_per_epoch: int | None = None  # cap for quick runs; None = full pass
+    schedule: str = "alternate"
+    noise_margin: float = 0.01
+
+    @property
+    def lr_arch(self) -> float:
+        return self.arch_lr if self.arch_lr is not None else (3e-3 if self.mode == "ssl" else 3e-4)
 
     def __post_init__(self) -> None:
         _check(self.mode in ("ssl", "supervised"), f"mode must be 'ssl' or 'supervised', got {self.mode!r}")
+        _check(self.schedule in ("alternate", "bmnas"), f"schedule must be 'alternate' or 'bmnas', "
+                                                         f"got {self.schedule!r}")
+        _check(0.0 <= self.noise_margin < 1.0, "noise_margin must be in [0, 1)")
         _check(1 <= self.epochs <= 1000, "epochs must be in [1, 1000]")
         _check(2 <= self.batch_size <= 8192, "batch_size must be in [2, 8192]")
-        _check(0 < self.w_lr <= 1 and 0 < self.arch_lr <= 1, "learning rates must be in (0, 1]")
+        _check(0 < self.w_lr <= 1 and (self.arch_lr is None or 0 < self.arch_lr <= 1),
+               "learning rates must be in (0, 1]")
         object.__setattr__(self, "arch_betas", tuple(self.arch_betas))
 
 
@@ -133,10 +171,23 @@ class FinetuneConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 5  # early stopping on dev weighted F1
-    threshold: float = 0.5
+    threshold: float = 0.5  # the rule during training and early stopping
     min_dev_samples: int = 48  # dev subset of fraction r, at least this many
+    # (ours) how a pretrained fusion network is adapted: "full" finetuning, a linear "probe" on
+    # the frozen embedding, "lp_ft" (probe, then full finetuning from the probe's head), or
+    # "auto": all three, the best on the labeled dev subset is kept. Fresh networks always run "full".
+    probe: str = "auto"
+    probe_lr: float = 1e-2
+    # the decision threshold kept in the checkpoint, chosen on the labeled dev subset:
+    # "fixed" (= threshold), "global" (one for every label) or "per_label"
+    threshold_select: str = "global"
 
     def __post_init__(self) -> None:
+        _check(self.probe in ("full", "probe", "lp_ft", "auto"), f"probe must be full, probe, lp_ft or auto, "
+                                                                   f"got {self.probe!r}")
+        _check(self.threshold_select in ("fixed", "global", "per_label"),
+               f"threshold_select must be fixed, global or per_label, got {self.threshold_select!r}")
+        _check(0 < self.probe_lr <= 1, "probe_lr must be in (0, 1]")
         _check(0 < self.label_fraction <= 1, "label_fraction must be in (0, 1]")
         _check(1 <= self.epochs <= 1000, "finetune epochs must be in [1, 1000]")
         _check(1 <= self.batch_size <= 8192, "batch_size must be in [1, 8192]")

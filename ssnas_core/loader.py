@@ -11,6 +11,17 @@ import torch
 from .data.features import FeatureDataset
 
 
+def load_rows(ds: FeatureDataset, idx: np.ndarray, with_labels: bool = True, device=None):
+    """One batch of the rows ``idx``: (list of node tensors, labels or None), on ``device`` if given."""
+    arrays = ds.get(idx)
+    nodes = [torch.from_numpy(arrays[n.name]) for n in ds.node_specs]
+    labels = torch.from_numpy(np.asarray(ds.labels[idx])) if with_labels else None
+    if device is not None:
+        nodes = [x.to(device) for x in nodes]
+        labels = labels.to(device) if labels is not None else None
+    return nodes, labels
+
+
 class Batches:
     """Iterates (nodes: list[Tensor (B, *shape)], labels: Tensor | None) over ``indices``.
 
@@ -39,10 +50,7 @@ class Batches:
         return np.random.default_rng(self.seed).permutation(self.indices)
 
     def _load(self, idx: np.ndarray):
-        arrays = self.ds.get(idx)
-        nodes = [torch.from_numpy(arrays[n]) for n in self.names]
-        labels = torch.from_numpy(np.asarray(self.ds.labels[idx])) if self.with_labels else None
-        return nodes, labels
+        return load_rows(self.ds, idx, self.with_labels)
 
     def __iter__(self):
         order = self._order()

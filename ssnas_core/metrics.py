@@ -46,3 +46,34 @@ def selection_score(task: str, y_true: np.ndarray, probs: np.ndarray, threshold:
     if task == "multiclass":
         return multiclass_metrics(y_true, probs)["weighted_f1"]
     return multilabel_metrics(y_true, probs, threshold)["weighted_f1"]
+
+
+THRESHOLD_GRID = tuple(round(0.05 + 0.025 * i, 3) for i in range(37))  # 0.05 .. 0.95
+
+
+def select_threshold(task: str, y_true: np.ndarray, probs: np.ndarray, mode: str,
+                     default: float) -> float | list[float] | None:
+    """The decision threshold chosen on a labeled dev set (METHOD.md section 7 allows any named
+    threshold; ours: choose it on dev, never on test).
+
+    "fixed": ``default``; "global": the grid value with the best dev weighted F1 (ties: the one
+    nearest ``default``); "per_label": per label the best dev F1 of that label, the global value
+    for labels without a dev positive. None for single-label tasks (argmax needs none).
+    """
+    if task == "multiclass":
+        return None
+    if mode == "fixed":
+        return float(default)
+    grid = sorted(THRESHOLD_GRID, key=lambda t: abs(t - default))
+    scores = [multilabel_metrics(y_true, probs, t)["weighted_f1"] for t in grid]
+    best = float(grid[int(np.argmax(scores))])
+    if mode == "global":
+        return best
+    out = []
+    for k in range(y_true.shape[1]):
+        if y_true[:, k].sum() == 0:
+            out.append(best)
+            continue
+        f1 = [f1_score(y_true[:, k], (probs[:, k] > t).astype(np.int64), zero_division=0) for t in grid]
+        out.append(float(grid[int(np.argmax(f1))]))
+    return out

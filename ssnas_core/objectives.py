@@ -8,17 +8,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import FeatureAugment
+from .augment import FeatureAugment, keep_modality
+from .config import SSLConfig
 from .losses import nt_xent
 
 
+def _embed(fusion: Callable, head: Callable, views: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Every view of the batch through one forward pass (BatchNorm sees them together)."""
+    b = views[0][0].shape[0]
+    z = head(fusion([torch.cat(parts) for parts in zip(*views)]))  # (len(views) * B, proj_dim)
+    return list(z.split(b))
+
+
 def contrastive_loss(fusion: Callable, head: Callable, augment: FeatureAugment,
-                     nodes: list[torch.Tensor], g: torch.Generator, temperature: float) -> torch.Tensor:
-    """Two feature views per sample through one forward pass of 2B samples, then NT-Xent."""
-    b = nodes[0].shape[0]
+                     nodes: list[torch.Tensor], g: torch.Generator, ssl: SSLConfig) -> torch.Tensor:
+    """The self-supervised objective ``ssl.objective`` on two feature views of the batch.
+
+    simclr:      NT(z1, z2), z_i the projected fused embedding of view i.
+    cross_modal: (NT(z1, z2) + w * sum_m NT(z1, z2|m)) / (1 + w * M), where z2|m embeds view 2
+                 with every modality but m zeroed. Plain instance discrimination lets the fused
+                 embedding rest on the modality with the most per-sample variation; each
+                 restricted term asks that one modality alone identify the sample's other view,
+                 so the network must carry every modality (ours; METHOD.md section 5).
+    cross_views: view 1 of modality m against view 2 of modality m' (m < m'), averaged.
+    With a single modality every objective is plain SimCLR.
+    """
+    kinds, t = augment.kinds, ssl.temperature
     v1, v2 = augment(nodes, g)
-    z = head(fusion([torch.cat([x1, x2]) for x1, x2 in zip(v1, v2)]))  # (2B, proj_dim)
-    return nt_xent(z[:b], z[b:], temperature)
+    if ssl.objective == "simclr" or len(kinds) < 2:
+        z1, z2 = _embed(fusion, head, [v1, v2])
+        return nt_xent(z1, z2, t)
+    if ssl.objective == "cross_modal":
+        restricted = [keep_modality(v2, augment.modalities, m) for m in kinds]
+        z1, z2, *zm = _embed(fusion, head, [v1, v2, *restricted])
+        cross = torch.stack([nt_xent(z1, z, t) for z in zm]).sum()
+        w = ssl.cross_weight
+        return (nt_xent(z1, z2, t) + w * cross) / (1 + w * len(kinds))
+    views = [keep_modality(v1 if i % 2 == 0 else v2, augment.modalities, m) for i, m in enumerate(kinds)]
+    z = _embed(fusion, head, views)
+    pairs = [(i, j) for i in range(len(kinds)) for j in range(i + 1, len(kinds))]
+    return torch.stack([nt_xent(z[i], z[j], t) for i, j in pairs]).mean()
 
 
 def supervised_loss(logits: torch.Tensor, labels: torch.Tensor, task: str) -> torch.Tensor:

@@ -67,6 +67,7 @@ def search_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path,
                         val_idx=idx["dev"] if ssl else idx["dev_labeled"],
                         state_path=workdir / SEARCH_STATE, callback=callback)
     res = {"genotype": result.genotype.to_json(), "best_epoch": result.best_epoch, "mode": cfg.search.mode,
+           "modalities_read": result.genotype.modalities_read(), "warnings": result.warnings,
            "history": result.history, "wall_time_s": time.perf_counter() - t0}
     done.write_text(json.dumps(res))
     return result.genotype, res
@@ -96,14 +97,18 @@ def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
     """Finetune on the labeled fraction, select on the dev subset, evaluate once on test, save."""
     workdir, device = _setup(cfg, workdir)
     idx = split_indices(ds, cfg)
+    pretrained = cfg.search.mode == "ssl" and (fusion is not None or (workdir / PRETRAIN_STATE).exists())
     fusion = fusion or _initial_fusion(genotype, cfg, workdir, device)
     model, ft = run_finetune(ds, fusion, cfg, device, labeled_idx=idx["labeled"],
-                             dev_idx=idx["dev_labeled"], callback=callback)
-    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device),
-               "test": evaluate(model, ds, idx["test"], device)}
+                             dev_idx=idx["dev_labeled"], callback=callback, pretrained=pretrained)
+    th = ft["threshold"]
+    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device, th),
+               "test": evaluate(model, ds, idx["test"], device, th)}
     callback(ProgressEvent("evaluate", 0, 1, 1, 1, {f"test_{k}": v for k, v in metrics["test"].items()}, True))
     meta = {"label_names": list(ds.manifest.label_names), "task": ds.manifest.task,
-            "threshold": cfg.finetune.threshold, "config": cfg.to_dict(), "metrics": metrics,
+            "threshold": th if not isinstance(th, list) else cfg.finetune.threshold,
+            "thresholds": th if isinstance(th, list) else None, "finetune_mode": ft["mode"],
+            "config": cfg.to_dict(), "metrics": metrics, "modalities_read": genotype.modalities_read(),
             "seed": cfg.seed, "mode": cfg.search.mode, "backbones": ds.manifest.info.get("backbones", {}),
             "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else []}
     save_model(workdir / MODEL, model, meta)

@@ -56,7 +56,7 @@ def run_pretrain(ds: FeatureDataset, genotype: Genotype, cfg: RunConfig, device:
             set_lr(opt, cosine_restart_lr(epoch * len(batches) + i, pc.epochs * len(batches), pc.lr, pc.lr * 1e-3))
             opt.zero_grad(set_to_none=True)
             with autocast(device, cfg.amp):
-                loss = contrastive_loss(fusion, head, augment, nodes, g, cfg.ssl.temperature)
+                loss = contrastive_loss(fusion, head, augment, nodes, g, cfg.ssl)
             loss.backward()
             nn.utils.clip_grad_norm_(params, cfg.search.grad_clip)
             opt.step()

@@ -7,9 +7,13 @@ Supervised (mode "supervised", BM-NAS): BCE on the labeled fraction of train for
 the dev subset of the same fraction for the architecture; genotype of the epoch with the
 best dev weighted F1.
 
-Schedule (BM-NAS): per epoch one pass over search-train for w (Adam, SGDR per batch),
-then one architecture step per search-val batch (Adam, betas (0.5, 0.999)). Full search
-state is saved after every epoch; a run resumed from it ends with the same genotype.
+Schedules (``SearchConfig.schedule``): "alternate" (DARTS; default) takes one architecture
+step on a randomly drawn search-val batch after every weight step, so the number of
+architecture updates follows the training set, not the size of search-val; "bmnas" makes one
+pass over search-train for w (Adam, SGDR per batch), then one architecture step per
+search-val batch (Adam, betas (0.5, 0.999)). Every epoch logs the margins of the derived
+choices and the architecture push by modality (``arch_diagnostics``). Full search state is
+saved after every epoch; a run resumed from it ends with the same genotype.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .arch_diagnostics import PushMeter, margins, warnings_for
 from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
 from .cells import ProjectionHead
@@ -31,7 +36,7 @@ from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast
 from .genotype import Genotype
-from .loader import Batches
+from .loader import Batches, load_rows
 from .metrics import selection_score
 from .objectives import contrastive_loss, predict, supervised_loss
 from .schedule import cosine_restart_lr, epoch_seed, seeded_generator, set_lr
@@ -45,6 +50,7 @@ class SearchResult:
     genotype: Genotype
     best_epoch: int
     history: list[dict]
+    warnings: list[str]
 
 
 class _Search:
@@ -60,11 +66,14 @@ class _Search:
         self.augment = FeatureAugment(cfg.ssl.augment, [n.modality for n in ds.node_specs])
         self.w_params = self.net.weight_parameters() + list(self.head.parameters())
         self.opt_w = torch.optim.Adam(self.w_params, lr=self.sc.w_lr, weight_decay=self.sc.w_weight_decay)
-        self.opt_a = torch.optim.Adam(self.net.arch_parameters(), lr=self.sc.arch_lr,
+        self.opt_a = torch.optim.Adam(self.net.arch_parameters(), lr=self.sc.lr_arch,
                                       betas=self.sc.arch_betas, weight_decay=self.sc.arch_weight_decay)
         self.train_idx, self.val_idx = train_idx, val_idx
         self.epoch, self.history, self.best = 0, [], None
-        self.steps = len(self.batches(train_idx, 0, "search_w")) + len(self.batches(val_idx, 0, "search_a"))
+        self.alternate = self.sc.schedule == "alternate"
+        self.push = PushMeter(self.net)
+        self.steps = len(self.batches(train_idx, 0, "search_w")) + (
+            0 if self.alternate else len(self.batches(val_idx, 0, "search_a")))
 
     # -- batches and losses -------------------------------------------------------------
     def batches(self, idx, epoch: int, stage: str, shuffle: bool = True, drop_last: bool = True):
@@ -75,7 +84,7 @@ class _Search:
     def loss(self, nodes, labels, g) -> torch.Tensor:
         with autocast(self.device, self.cfg.amp):
             if self.ssl:
-                return contrastive_loss(self.net, self.head, self.augment, nodes, g, self.cfg.ssl.temperature)
+                return contrastive_loss(self.net, self.head, self.augment, nodes, g, self.cfg.ssl)
             return supervised_loss(self.head(self.net(nodes)), labels, self.task)
 
     def _train_only(self, params_on: list[nn.Parameter]) -> None:
@@ -88,10 +97,11 @@ class _Search:
         e = self.epoch
         batches = self.batches(self.train_idx, e, "search_w")
         g = seeded_generator(epoch_seed(self.cfg.seed, "views_w", e), self.device)
-        self._train_only(self.w_params)
         self.net.train(), self.head.train()
-        total = 0.0
+        arch = self._arch_batches() if self.alternate else None
+        total, arch_total = 0.0, 0.0
         for i, (nodes, labels) in enumerate(batches):
+            self._train_only(self.w_params)
             set_lr(self.opt_w, cosine_restart_lr(e * len(batches) + i, len(batches), self.sc.w_lr, self.sc.w_lr_min))
             self.opt_w.zero_grad(set_to_none=True)
             loss = self.loss(nodes, labels, g)
@@ -99,23 +109,40 @@ class _Search:
             nn.utils.clip_grad_norm_(self.w_params, self.sc.grad_clip)
             self.opt_w.step()
             total += loss.item()
+            if arch is not None:
+                arch_total += self.arch_step(*next(arch), g)
             if (i + 1) % REPORT_EVERY == 0:
                 callback(ProgressEvent("search", e, self.sc.epochs, i + 1, self.steps,
                                        {"train_loss": total / (i + 1)}))
+        self._train_only(self.w_params + self.net.arch_parameters())
+        self.arch_loss = arch_total / max(1, len(batches))
         return total / max(1, len(batches))
 
+    def _arch_batches(self):
+        """Endless search-val batches drawn at random (seeded per epoch, so a resumed run repeats them)."""
+        rng = np.random.default_rng(epoch_seed(self.cfg.seed, "search_a_draw", self.epoch))
+        size = min(self.sc.batch_size, len(self.val_idx))
+        while True:
+            yield load_rows(self.ds, rng.choice(self.val_idx, size=size, replace=False), not self.ssl, self.device)
+
+    def arch_step(self, nodes, labels, g) -> float:
+        self._train_only(self.net.arch_parameters())
+        self.opt_a.zero_grad(set_to_none=True)
+        loss = self.loss(nodes, labels, g)
+        loss.backward()
+        self.push.add()
+        self.opt_a.step()
+        return loss.item()
+
     def arch_pass(self, callback: Callback) -> float:
+        if self.alternate:
+            return self.arch_loss
         e = self.epoch
         batches = self.batches(self.val_idx, e, "search_a")
         g = seeded_generator(epoch_seed(self.cfg.seed, "views_a", e), self.device)
-        self._train_only(self.net.arch_parameters())
         total = 0.0
         for i, (nodes, labels) in enumerate(batches):
-            self.opt_a.zero_grad(set_to_none=True)
-            loss = self.loss(nodes, labels, g)
-            loss.backward()
-            self.opt_a.step()
-            total += loss.item()
+            total += self.arch_step(nodes, labels, g)
             if (i + 1) % REPORT_EVERY == 0:
                 callback(ProgressEvent("search", e, self.sc.epochs, self.steps - len(batches) + i + 1, self.steps,
                                        {"arch_loss": total / (i + 1)}))
@@ -169,10 +196,11 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
         train_loss = s.weight_pass(callback)
         arch_loss = s.arch_pass(callback)
         val = s.validate()
-        genotype = s.net.genotype()
+        genotype, margin = s.net.genotype(), margins(s.net)
         row = {"epoch": s.epoch, "train_loss": train_loss, "arch_loss": arch_loss,
                **{k: v for k, v in val.items() if k != "score"}, "epoch_time_s": time.perf_counter() - t0,
-               "genotype": genotype.to_json()}
+               "min_edge_margin": min(margin["edge"]), "min_op_margin": min(margin["op"]), **s.push.take(),
+               "margins": margin, "modalities_read": genotype.modalities_read(), "genotype": genotype.to_json()}
         s.history.append(row)
         if s.best is None or val["score"] > s.best["score"]:
             s.best = {"score": val["score"], "epoch": s.epoch, "genotype": genotype.to_json()}
@@ -181,4 +209,6 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
             s.save(Path(state_path))
         callback(ProgressEvent("search", s.epoch - 1, cfg.search.epochs, 1, 1,
                                {k: v for k, v in row.items() if isinstance(v, float)}, end_of_epoch=True))
-    return SearchResult(Genotype.from_json(s.best["genotype"]), s.best["epoch"], s.history)
+    best = Genotype.from_json(s.best["genotype"])
+    warnings = warnings_for(best, s.history[s.best["epoch"]]["margins"], cfg.search.noise_margin)
+    return SearchResult(best, s.best["epoch"], s.history, warnings)

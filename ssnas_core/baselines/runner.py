@@ -31,6 +31,7 @@ from ..config import RunConfig, from_dict
 from ..data.features import FeatureDataset
 from ..device import resolve_device
 from ..finetune import evaluate, run_finetune
+from ..genotype import Genotype
 from ..metrics import evaluate_probs
 from ..model import FusionNet
 from ..pipeline import pretrain_stage, search_stage, split_indices
@@ -103,26 +104,44 @@ def _params(module: torch.nn.Module) -> int:
 
 
 def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConfig,
-                       callback: Callback = no_callback) -> dict[str, Any]:
+                       callback: Callback = no_callback, pretrained: bool = False) -> dict[str, Any]:
     """Finetune ``fusion`` + head on the labeled subset, select on the dev subset, test once."""
     device = resolve_device(cfg.device)
     idx = split_indices(ds, cfg)
     t0 = time.perf_counter()
     model, ft = run_finetune(ds, fusion.to(device), cfg, device, labeled_idx=idx["labeled"],
-                             dev_idx=idx["dev_labeled"], callback=callback)
-    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device),
-               "test": evaluate(model, ds, idx["test"], device)}
+                             dev_idx=idx["dev_labeled"], callback=callback, pretrained=pretrained)
+    th = ft["threshold"]
+    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device, th),
+               "test": evaluate(model, ds, idx["test"], device, th)}
     return {"metrics": metrics, "params": _params(model), "fusion_params": _params(model.fusion),
+            "threshold": th, "finetune_mode": ft["mode"], "finetune_modes": ft["modes"],
             "epochs": {"finetune_max": cfg.finetune.epochs, "finetune_ran": len(ft["history"]),
                        "finetune_best": ft["best_epoch"]},
             "labeled_samples": ft["labeled_samples"], "dev_samples": ft["dev_samples"],
             "wall_time_s": time.perf_counter() - t0}
 
 
-def run_ssl(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+# The previous default, kept as a benchmark method: plain SimCLR, BM-NAS's schedule and architecture
+# lr, full finetuning at the fixed threshold. "ssl" is the current default.
+PLAIN_SSL = {"ssl": {"objective": "simclr"}, "search": {"schedule": "bmnas", "arch_lr": 3e-4},
+             "finetune": {"probe": "full", "threshold_select": "fixed"}}
+
+
+def _with(cfg: RunConfig, overrides: dict[str, dict[str, Any]] | None) -> RunConfig:
+    if not overrides:
+        return cfg
+    d = cfg.to_dict()
+    for section, values in overrides.items():
+        d[section] = {**d[section], **values}
+    return RunConfig.from_dict(d)
+
+
+def run_ssl(ds, r, seed, budget: Budget, workdir: Path, overrides: dict | None = None,
+            tag: str = "ssl") -> dict[str, Any]:
     """Self-supervised search + contrastive pretraining (once per seed), finetuning at r."""
-    base = budget.config(1.0, seed, "ssl")  # the label-free stages do not depend on r
-    wd = Path(workdir) / f"ssl_seed{seed}"
+    base = _with(budget.config(1.0, seed, "ssl"), overrides)  # the label-free stages do not depend on r
+    wd = Path(workdir) / f"{tag}_seed{seed}"
     genotype, sres = search_stage(ds, base, wd)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
@@ -131,10 +150,12 @@ def run_ssl(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
     if not stages.exists():  # first use of this seed: record what the shared stages cost
         stages.write_text(json.dumps({"search_s": sres["wall_time_s"], "pretrain_s": time.perf_counter() - t0}))
     shared = json.loads(stages.read_text())
-    rec = finetune_and_score(ds, fusion, budget.run_config(ds, r, seed, "ssl"))
+    rec = finetune_and_score(ds, fusion, _with(budget.run_config(ds, r, seed, "ssl"), overrides),
+                             pretrained=base.pretrain.epochs > 0)
     rec["epochs"] |= {"search": base.search.epochs, "pretrain": base.pretrain.epochs,
                       "search_best": sres["best_epoch"]}
-    return rec | {"genotype": genotype.to_json(), "shared_wall_s": shared["search_s"] + shared["pretrain_s"]}
+    return rec | {"genotype": genotype.to_json(), "shared_wall_s": shared["search_s"] + shared["pretrain_s"],
+                  "search_warnings": sres.get("warnings", [])}
 
 
 def run_ssl_search_only(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
@@ -300,14 +321,28 @@ def _trivial(name: str):
 
 def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
     """Every method that applies to ``ds``, in table order."""
+    def ssl_plain(ds, r, seed, budget, workdir):
+        return run_ssl(ds, r, seed, budget, workdir, PLAIN_SSL, "ssl_plain")
+
     out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "ssl_search_only": run_ssl_search_only,
-                                                     "bmnas": run_bmnas}
+                                                     "ssl_plain": ssl_plain, "bmnas": run_bmnas}
     if len(ds.manifest.modalities) >= 2:
         out["mfas"] = run_mfas
     out |= {"random": run_random, "late_fusion": run_late_fusion}
     out |= {f"unimodal_{m}": unimodal_runner(m) for m in ds.manifest.modalities}
     trivials = ("trivial_all", "trivial_topk") if ds.manifest.task == "multilabel" else ("trivial_majority",)
     return out | {t: _trivial(t) for t in trivials}
+
+
+def modalities_of(method: str, genotype: Any, ds: FeatureDataset) -> list[str]:
+    """The sorted modalities a method's model reads (``modalities_read`` in the benchmark records)."""
+    if isinstance(genotype, dict) and "edges" in genotype:
+        return Genotype.from_json(genotype).modalities_read()
+    if method.startswith("unimodal_"):
+        return [method.removeprefix("unimodal_")]
+    if method in ("late_fusion", "mfas"):
+        return sorted(ds.manifest.modalities[:2] if method == "mfas" else ds.manifest.modalities)
+    return []
 
 
 def run_method(method: str, ds: FeatureDataset, r: float, seed: int, budget: Budget,
@@ -318,5 +353,6 @@ def run_method(method: str, ds: FeatureDataset, r: float, seed: int, budget: Bud
         raise ValueError(f"unknown method {method!r} for this dataset; known: {list(methods)}")
     t0 = time.perf_counter()
     rec = methods[method](ds, r, seed, budget, Path(workdir))
+    rec["modalities_read"] = modalities_of(method, rec.get("genotype"), ds)
     return {"method": method, "r": r, "seed": seed, **rec, "epoch_factor": budget.epoch_factor(rec["labeled_samples"]),
             "wall_time_s": rec.get("wall_time_s") or time.perf_counter() - t0}

@@ -13,7 +13,8 @@ TINY = {"space": {"C": 8, "L": 4}, "search": {"epochs": 3, "batch_size": 32},
 
 
 def test_one_bilevel_step_changes_weights_and_architecture(tiny_features):
-    cfg = RunConfig.from_dict({**TINY, "search": {"epochs": 1, "batch_size": 32, "max_batches_per_epoch": 1}})
+    cfg = RunConfig.from_dict({**TINY, "search": {"epochs": 1, "batch_size": 32, "max_batches_per_epoch": 1,
+                                                  "schedule": "bmnas"}})
     idx = split_indices(tiny_features, cfg)
     s = _Search(tiny_features, cfg, torch.device("cpu"), idx["train"], idx["dev"])
     w0 = [p.detach().clone() for p in s.net.weight_parameters()]
