@@ -18,7 +18,7 @@ from typing import IO
 
 import psutil
 
-from .processes import spawn, terminate, wait_for
+from .processes import spawn, terminate, wait_ready
 
 DATABASE = "ssnas"
 
@@ -110,7 +110,7 @@ def start(pgdata: Path, log: IO | None = None) -> tuple[subprocess.Popen, str]:
     cmd = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-k", str(sock), "-c", "listen_addresses="]
     proc = spawn(cmd, dict(os.environ), log, death_signal=signal.SIGINT, user=user)
     admin = f"host={sock} user=postgres dbname=postgres connect_timeout=2"
-    wait_for(lambda: _ensure_database(admin), 60, "postgres", proc)
+    wait_ready(lambda: _ensure_database(admin), 60, "postgres", proc)
     return proc, f"postgresql+psycopg://postgres:@/{DATABASE}?host={sock}"
 
 

@@ -66,7 +66,7 @@ def start_redis(data_dir: Path, port: int, log: IO | None = None) -> subprocess.
            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--protected-mode", "yes",
            "--daemonize", "no", "--databases", "16", "--loglevel", "warning", "--pidfile", str(pidfile)]
     proc = spawn(cmd, dict(os.environ), log)
-    wait_for(lambda: _redis_ping(port), 20, f"redis on port {port}", proc)
+    wait_ready(lambda: _redis_ping(port), 20, f"redis on port {port}", proc)
     return proc
 
 
@@ -114,7 +114,7 @@ def start_api(env: dict[str, str], host: str, port: int, log: IO | None = None,
            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
            "--timeout-graceful-shutdown", "3"]
     proc = spawn(cmd, env, log)
-    wait_for(lambda: http_ok(f"http://{host}:{port}/health"), 60, "the API", proc)
+    wait_ready(lambda: http_ok(f"http://{host}:{port}/health"), 120, "the API", proc)
     return proc
 
 
@@ -145,6 +145,16 @@ def wait_for(check, timeout_s: float, what: str, proc: subprocess.Popen | None =
             raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
         time.sleep(0.1)
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
+
+
+def wait_ready(check, timeout_s: float, what: str, proc: subprocess.Popen) -> None:
+    """``wait_for``, and the process group killed if it never gets ready (no half-started orphan
+    holding a port while the next try starts)."""
+    try:
+        wait_for(check, timeout_s, what, proc)
+    except BaseException:
+        kill(proc)
+        raise
 
 
 def stop(proc: subprocess.Popen | None, timeout_s: float = 15.0, sig: int = signal.SIGTERM,
