@@ -101,7 +101,8 @@ def cmd_evaluate(args) -> dict:
 
     model, meta = load_model(args.checkpoint)
     ds = FeatureDataset(args.features)
-    return {"split": args.split, "metrics": evaluate(model, ds, ds.split_indices(args.split), "cpu")}
+    threshold = meta.get("thresholds") or meta.get("threshold")  # the one chosen on dev at finetuning
+    return {"split": args.split, "metrics": evaluate(model, ds, ds.split_indices(args.split), "cpu", threshold)}
 
 
 def cmd_predict(args) -> dict:

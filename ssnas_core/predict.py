@@ -22,6 +22,8 @@ class Predictor:
         self.model, self.meta, self.device = model, meta, device
         self.label_names: list[str] = list(meta["label_names"])
         self.threshold: float = float(meta.get("threshold", 0.5))
+        # per-label thresholds chosen on dev (finetune.threshold_select = per_label), else the global one
+        self.cut = np.asarray(meta["thresholds"], dtype=np.float64) if meta.get("thresholds") else self.threshold
         self.task: str = meta.get("task", "multilabel")
         self.node_specs: tuple[NodeSpec, ...] = model.fusion.genotype.nodes
         self.backbones: dict = meta.get("backbones", {})
@@ -66,4 +68,4 @@ class Predictor:
         """Predicted label names per sample: probs > threshold (multi-label) or the argmax."""
         if self.task == "multiclass":
             return [[self.label_names[int(i)]] for i in probs.argmax(1)]
-        return [[self.label_names[k] for k in np.flatnonzero(p > self.threshold)] for p in probs]
+        return [[self.label_names[k] for k in np.flatnonzero(p > self.cut)] for p in probs]
