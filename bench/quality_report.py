@@ -128,6 +128,10 @@ def markdown(doc: dict, methods: list[str], fractions: list[float], seeds: int) 
     if any(run["method"] == "ssl" for run in runs):
         parts += ["", f"ssl minus each method, test {prim} (points), paired by seed (same labeled subset): mean ± std; "
                   "W/T/L = win/tie/loss at mean ∓ 2 SE.", "", versus(runs, prim, methods, fractions)]
+    if any(run["method"] == "ssl_search_only" for run in runs) and any(run["method"] == "random" for run in runs):
+        parts += ["", f"The searched architecture against random ones of the same space (both finetuned from a fresh "
+                  f"init, no pretraining): ssl_search_only minus random, test {prim}, paired by seed.", "",
+                  versus(runs, prim, ["random"], fractions, ref="ssl_search_only")]
     for metric in side_metrics(task):
         note = " (threshold chosen on the dev subset of fraction r)" if metric.endswith("@sel") else ""
         parts += ["", f"Test {metric} (%){note}", "", table(runs, metric, methods, fractions, seeds)]
