@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["ssl", "supervised", "mfas"]
+Method = Literal["ssl", "supervised", "mfas", "late_fusion", "unimodal", "random"]
 Device = Literal["auto", "cpu", "gpu"]
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -68,7 +68,12 @@ class JobCreate(BaseModel):
 
     dataset_id: str
     method: Method = Field("ssl", description="ssl: self-supervised BM-NAS; supervised: "
-                           "supervised BM-NAS; mfas: the MFAS baseline")
+                           "supervised BM-NAS; mfas: the MFAS baseline; late_fusion: every modality's "
+                           "last tap, pooled, concatenated, an MLP; unimodal: the same on one modality "
+                           "(give `modality`); random: a seeded random architecture of the search space. "
+                           "Every method ends with a model, its test metrics and the baseline panel")
+    modality: str | None = Field(None, max_length=64, description="the modality of method unimodal "
+                                 "(e.g. image, text; the dataset's summary lists them)")
     backbones: dict[str, str | BackboneChoice] | None = Field(
         None, description="raw field -> backbone name (e.g. poster: efficientnet_lite0) or "
         "{name, options}; default per modality; ignored for feature datasets")
@@ -107,6 +112,48 @@ class LogPage(BaseModel):
     next_after: int
 
 
+class Verdict(BaseModel):
+    key: str = Field(description="the metric compared, at the model's selected threshold when it has one")
+    model: float
+    best_baseline: str | None
+    best_value: float | None
+    beats: list[str]
+    loses_to: list[str]
+
+
+class JobResult(BaseModel):
+    """What a finished job measured: the model's test metrics beside the baseline panel fitted
+    on the same split and labeled subset, and what they mean."""
+
+    method: str | None = None
+    model_id: str | None = None
+    threshold: float | None = Field(None, description="the decision threshold /predict applies")
+    thresholds: list[float] | None = Field(None, description="per-label thresholds, when selected per label")
+    test_metrics: dict[str, float] = Field(default_factory=dict, description="the model on test")
+    baselines: dict[str, Any] = Field(
+        default_factory=dict, description="name -> {kind: trivial | probe, threshold, test metrics}: "
+        "trivial predictors and logistic probes per modality and on all modalities (probe_concat)")
+    verdict: dict[str, Verdict] = Field(
+        default_factory=dict, description="weighted_f1, micro_f1, macro_f1 -> which baselines the model beats")
+    modalities_read: list[str] = Field(default_factory=list,
+                                       description="modalities whose inputs the architecture reads")
+    protocol: list[str] = Field(default_factory=list,
+                                description="where the data could not meet the evaluation protocol")
+    warnings: list[str] = Field(default_factory=list)
+    params: int | None = None
+    labeled_samples: int | None = None
+    wall_time_s: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_results(cls, data: Any) -> Any:
+        """Results stored before the panel existed: their test metrics are under metrics.test."""
+        if isinstance(data, dict) and "test_metrics" not in data:
+            test = (data.get("metrics") or {}).get("test")
+            data = {**data, "test_metrics": test} if isinstance(test, dict) else data
+        return data
+
+
 class JobOut(_Out):
     id: str
     dataset_id: str | None
@@ -127,6 +174,9 @@ class JobOut(_Out):
     heartbeat_at: datetime | None
     latest_metrics: MetricOut | None = None
     model_id: str | None = None
+    result: JobResult | None = Field(None, description="finished jobs: test metrics, baselines, verdict")
+    warnings: list[str] = Field(default_factory=list, description="what the user should know about "
+                                "this result (also in result.warnings and the job's logs)")
 
 
 class JobPage(BaseModel):

@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .data.features import NodeSpec
 from .genotype import Genotype
 from .model import Classifier, FusionNet
 
@@ -81,11 +82,44 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
 
 
 def save_model(path: str | os.PathLike, model: Classifier, meta: dict[str, Any]) -> None:
-    """``model.fusion`` must be a FusionNet; meta must hold label_names, task, threshold."""
-    meta = {**meta, "genotype": model.fusion.genotype.to_json(),
+    """``model.fusion`` is a FusionNet, or a baseline module with ``nodes``, ``describe`` and
+    ``checkpoint_spec`` (late fusion, unimodal head, MFAS net: rebuilt from meta["fusion"]);
+    meta must hold label_names, task, threshold."""
+    fusion = model.fusion
+    if isinstance(fusion, FusionNet):
+        nodes, extra = fusion.genotype.nodes, {"genotype": fusion.genotype.to_json()}
+    else:
+        nodes = fusion.nodes
+        extra = {"genotype": fusion.describe(nodes), "fusion": fusion.checkpoint_spec()}
+    meta = {**meta, **extra, "nodes": [{"name": n.name, "modality": n.modality, "shape": list(n.shape)}
+                                       for n in nodes],
             "num_labels": model.head[-1].out_features, "versions": versions(), "format": "ssnas-model-1"}
     tensors = {k: v for k, v in model.state_dict().items()}
     save_tensors(path, tensors, meta)
+
+
+def node_specs(meta: dict[str, Any]) -> tuple[NodeSpec, ...]:
+    """The input nodes a model checkpoint reads, in order."""
+    nodes = meta.get("nodes") or meta["genotype"]["nodes"]
+    return tuple(NodeSpec(n["name"], n["modality"], tuple(n["shape"])) for n in nodes)
+
+
+def build_fusion(meta: dict[str, Any]) -> torch.nn.Module:
+    """The untrained fusion module a checkpoint's meta describes."""
+    spec = meta.get("fusion")
+    if spec is None:
+        return FusionNet(Genotype.from_json(meta["genotype"]))
+    nodes = node_specs(meta)
+    if spec.get("kind") == "late_fusion":
+        from .baselines.late_fusion import LateFusion
+
+        return LateFusion(nodes, list(spec["use"]), int(spec["hidden"]), float(spec["dropout"]))
+    if spec.get("kind") == "mfas":
+        from .baselines.mfas import MFASNet
+
+        return MFASNet(tuple(tuple(t) for t in spec["arch"]), spec["nodes_a"], spec["nodes_b"],
+                       [n.shape[0] for n in nodes], int(spec["hidden"]), nodes)
+    raise ValueError(f"unknown fusion module kind {spec.get('kind')!r} in the checkpoint")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
@@ -93,6 +127,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     tensors, meta = load_tensors(path, device)
     if meta.get("format") != "ssnas-model-1":
         raise ValueError(f"{path}: not an ssnas model checkpoint")
-    model = Classifier(FusionNet(Genotype.from_json(meta["genotype"])), int(meta["num_labels"]))
+    model = Classifier(build_fusion(meta), int(meta["num_labels"]))
     model.load_state_dict(tensors)
     return model.to(device).eval(), meta
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's metadata without reading its tensors."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return json.loads((f.metadata() or {}).get(META_KEY, "{}"))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_model
+from .checkpoint import load_model, node_specs
 from .data.features import NodeSpec
 from .objectives import to_probs
 
@@ -25,7 +25,7 @@ class Predictor:
         # per-label thresholds chosen on dev (finetune.threshold_select = per_label), else the global one
         self.cut = np.asarray(meta["thresholds"], dtype=np.float64) if meta.get("thresholds") else self.threshold
         self.task: str = meta.get("task", "multilabel")
-        self.node_specs: tuple[NodeSpec, ...] = model.fusion.genotype.nodes
+        self.node_specs: tuple[NodeSpec, ...] = node_specs(meta)
         self.backbones: dict = meta.get("backbones", {})
 
     @classmethod

@@ -25,36 +25,40 @@ if TYPE_CHECKING:
 log = logging.getLogger("ssnas.worker")
 
 
-def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync) -> None:
-    """Model checkpoint blob + Model row (when the method produced one) + succeeded, in one
-    transaction that we still own."""
+def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, sync: WorkdirSync,
+                 meta: dict[str, Any], panel: dict[str, Any]) -> None:
+    """Model checkpoint blob + Model row + succeeded, in one transaction that we still own; the
+    threshold is the checkpoint's (selected on the dev subset when the finetuning selects one);
+    ``panel``: the baseline panel's result fields (``worker.baselines.job_result``)."""
     manifest = features.manifest
+    threshold = float(meta.get("threshold", cfg.finetune.threshold))
     with session_scope() as s:
         beat(s, c.job_id, c.attempt, stage="saving")
         sync(s)
-        model_id = None
-        if result.get("checkpoint"):
-            ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
-            model = job_runtime.create_model(
-                s, s.get(Job, c.job_id), result["genotype"], result["metrics"], list(manifest.label_names),
-                cfg.finetune.threshold, ckpt.id,
-                [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
-                manifest.info.get("backbones") or None)
-            s.flush()
-            model_id = model.id
-        summary = {"genotype": result["genotype"], "metrics": result["metrics"], "model_id": model_id,
+        ckpt = put_file_blob(s, Path(result["checkpoint"]), c.owner_id, c.job_id, "model")
+        model = job_runtime.create_model(
+            s, s.get(Job, c.job_id), result["genotype"], result["metrics"], list(manifest.label_names),
+            threshold, ckpt.id,
+            [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
+            manifest.info.get("backbones") or None)
+        s.flush()
+        summary = {"method": c.spec.get("method", "ssl"), "genotype": result["genotype"],
+                   "metrics": result["metrics"], "model_id": model.id, "threshold": threshold,
+                   "thresholds": meta.get("thresholds"), **panel,
                    "params": int(result.get("params", 0)),
                    "labeled_samples": int(result.get("labeled_samples", 0)),
                    "wall_time_s": float(result.get("wall_time_s", 0.0))}
-        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model_id}" if model_id else
-                               "succeeded: architecture and metrics only (no servable model for this method)")
+        for line in panel.get("warnings", []):
+            job_runtime.append_log(s, c.job_id, "warning", f"warning: {line}")
+        job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model.id}")
         job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
 
 
 def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | None = None,
-           detail: str | None = None) -> str:
+           detail: str | None = None, stage: str | None = None) -> str:
     """Record a terminal status if this attempt still owns the job, after saving the last state
-    files (best effort: a failed upload must not leave the job running)."""
+    files (best effort: a failed upload must not leave the job running). ``stage``: the stage the
+    attempt stopped in, kept on the row."""
     def save_state() -> None:
         with session_scope() as s:
             beat(s, c.job_id, c.attempt)
@@ -62,7 +66,7 @@ def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | 
 
     def record() -> None:
         with session_scope() as s:
-            beat(s, c.job_id, c.attempt)
+            beat(s, c.job_id, c.attempt, stage=stage)
             job_runtime.append_log(s, c.job_id, "error" if status == FAILED else "info",
                                    f"{status}: {error}" + (f"\n{detail}" if detail else ""))
             job_runtime.finish_job(s, c.job_id, status, error=error)

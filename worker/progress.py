@@ -57,7 +57,7 @@ def stage_spans(cfg: RunConfig, with_features: bool,
             "finetune": 0.5 * cfg.finetune.epochs}
     total = sum(cost.values())
     cost = {"features": 0.15 * total if with_features else 0.0, **cost,
-            "evaluate": 0.02 * total, "saving": 0.01 * total}
+            "evaluate": 0.02 * total, "baselines": 0.02 * total, "saving": 0.01 * total}
     total, start, spans = sum(cost.values()), 0.0, {}
     for stage, c in cost.items():
         spans[stage] = (start / total, (start + c) / total)
@@ -88,6 +88,11 @@ class JobProgress:
         self._t0: float | None = None
         self._p0 = 0.0
         self._last_flag_check = 0.0
+
+    @property
+    def stage(self) -> str | None:
+        """The last stage recorded on the row by this attempt."""
+        return self._stage
 
     def overall(self, event: ProgressEvent) -> float:
         lo, hi = self.spans.get(event.stage, (0.0, 0.0))

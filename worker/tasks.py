@@ -42,7 +42,8 @@ from .shutdown import ShutdownRequested, clear_flag, request_shutdown
 from .state import WorkdirSync, restore_workdir
 
 log = logging.getLogger("ssnas.worker")
-METHOD_MODES = {"ssl": "ssl", "supervised": "supervised", "mfas": "supervised"}
+METHOD_MODES = {"ssl": "ssl", "supervised": "supervised", "mfas": "supervised", "late_fusion": "supervised",
+                "unimodal": "supervised", "random": "supervised"}
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,10 @@ def execute(job_id: str) -> dict[str, Any]:
         log.info("job not claimable (finished, cancelled or owned)", extra={"job_id": job_id})
         return {"job_id": job_id, "skipped": True}
     try:
-        cfg = build_config(claimed.spec)
-        search_cost = None  # the pipeline's search; MFAS searches at its own cost
-        if claimed.spec.get("method") == "mfas":
-            from .baselines import mfas_search_cost
+        from .baselines import search_cost as method_search_cost
 
-            search_cost = mfas_search_cost(claimed.spec)
+        cfg = build_config(claimed.spec)
+        search_cost = method_search_cost(claimed.spec)  # None: the pipeline's own search
     except ConfigError as exc:
         finish(claimed, FAILED, error=f"invalid job spec: {exc}")
         return {"job_id": job_id, "status": FAILED}
@@ -137,6 +136,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         progress.on_epoch_end = sync
         if c.dataset is None:
             raise DatasetUnavailable("the job's dataset was deleted")
+        progress.mark("features")  # a failure from here on is recorded in a stage
         device, lease = prepare_torch(cfg)
         features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
                                         device, progress)
@@ -144,16 +144,13 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
             note = left_out_note(features)  # the samples the features leave out, for the job's log
             with_db_retry(lambda: _set_features_path(c.dataset.id, fpath, c.job_id, note),
                           "recording the feature cache")
-        if c.spec.get("method") == "mfas":
-            from .baselines import run_mfas_job
+        from .baselines import job_result, run_method
 
-            result = run_mfas_job(features, cfg, c.spec, workdir, progress)
-        else:
-            from ssnas_core.pipeline import run_pipeline
-
-            result = run_pipeline(features, cfg, workdir, progress)
+        result = run_method(features, cfg, c.spec, workdir, progress)
+        progress.mark("baselines")
+        meta, summary = job_result(features, cfg, c.spec, result)
         progress.mark("saving")
-        with_db_retry(lambda: store_result(c, cfg, result, features, sync), "saving the result")
+        with_db_retry(lambda: store_result(c, cfg, result, features, sync, meta, summary), "saving the result")
         return SUCCEEDED
     except LostOwnership:
         log.warning("lost ownership; leaving the job to its new attempt", extra={"job_id": c.job_id})
@@ -161,10 +158,11 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     except ShutdownRequested:
         return release(c, sync)
     except StopRequested:
-        return finish(c, CANCELLED, error="cancelled by request", sync=sync)
+        return finish(c, CANCELLED, error="cancelled by request", sync=sync, stage=progress.stage)
     except Exception as exc:
         log.exception("job failed", extra={"job_id": c.job_id})
-        return finish(c, FAILED, error=describe(exc), sync=sync, detail=traceback.format_exc())
+        return finish(c, FAILED, error=describe(exc), sync=sync, detail=traceback.format_exc(),
+                      stage=progress.stage)
     finally:
         if lease is not None:
             lease.release()

@@ -83,6 +83,12 @@ def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str
         raise Invalid(f"invalid run config: {exc}") from exc
     spec = {"dataset_id": body.dataset_id, "method": body.method,
             "backbones": _backbones(body), "device": body.device, "run": cfg.to_dict()}
+    if body.method == "unimodal" and body.modality is None:
+        raise Invalid("method 'unimodal' needs a modality, e.g. \"modality\": \"text\"")
+    if body.method != "unimodal" and body.modality is not None:
+        raise Invalid(f"'modality' given for method {body.method!r}; only method 'unimodal' takes one")
+    if body.modality is not None:
+        spec["modality"] = body.modality
     if body.mfas is not None:
         if body.method != "mfas":
             raise Invalid(f"'mfas' settings given for method {body.method!r}")

@@ -41,7 +41,7 @@ class LateFusion(nn.Module):
         super().__init__()
         if not use:
             raise ValueError("late fusion needs at least one input node")
-        self.use = list(use)
+        self.use, self.nodes, self.dropout = list(use), tuple(nodes), float(dropout)
         dims = [nodes[i].shape[0] for i in self.use]
         self.norms = nn.ModuleList(nn.BatchNorm1d(d) for d in dims)
         self.mlp = nn.Sequential(nn.Linear(sum(dims), hidden), nn.ReLU(), nn.Dropout(dropout))
@@ -53,6 +53,10 @@ class LateFusion(nn.Module):
 
     def describe(self, nodes: tuple[NodeSpec, ...]) -> dict:
         return {"late_fusion": [nodes[i].name for i in self.use], "hidden": self.out_dim}
+
+    def checkpoint_spec(self) -> dict:
+        """What ``checkpoint.load_model`` needs to rebuild this module (with the node specs)."""
+        return {"kind": "late_fusion", "use": self.use, "hidden": self.out_dim, "dropout": self.dropout}
 
 
 def late_fusion(nodes: tuple[NodeSpec, ...], hidden: int = 256, dropout: float = 0.1) -> LateFusion:

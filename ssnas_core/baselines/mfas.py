@@ -60,11 +60,14 @@ def temperature(i: int, cfg: MFASConfig) -> float:
 
 class MFASNet(nn.Module):
     """Input nodes -> the fusion layers of ``arch`` -> (B, hidden). ``nodes_a``/``nodes_b`` map
-    a triple's node positions to dataset node indices; ``dims`` are the node channel sizes."""
+    a triple's node positions to dataset node indices; ``dims`` are the node channel sizes;
+    ``nodes`` (the dataset's node specs, optional) make it describable and saveable."""
 
-    def __init__(self, arch: Arch, nodes_a: list[int], nodes_b: list[int], dims: list[int], hidden: int):
+    def __init__(self, arch: Arch, nodes_a: list[int], nodes_b: list[int], dims: list[int], hidden: int,
+                 nodes: tuple = ()):
         super().__init__()
         self.arch = tuple(tuple(t) for t in arch)
+        self.nodes_a, self.nodes_b, self.dims, self.nodes = list(nodes_a), list(nodes_b), list(dims), tuple(nodes)
         self.pairs = [(nodes_a[a], nodes_b[b]) for a, b, _ in self.arch]
         used = sorted({i for p in self.pairs for i in p})
         self.norms = nn.ModuleDict({str(i): nn.BatchNorm1d(dims[i]) for i in used})
@@ -75,6 +78,16 @@ class MFASNet(nn.Module):
             self.layers.append(nn.Sequential(nn.Linear(dims[a] + dims[b] + prev, hidden), acts[ACTIVATIONS[act]]()))
             prev = hidden
         self.out_dim = hidden
+
+    def describe(self, nodes: tuple) -> dict:
+        """The architecture as triples of indices and of (node name, node name, activation index)."""
+        return {"mfas": [list(t) for t in self.arch],
+                "nodes": [[nodes[a].name, nodes[b].name, t[2]] for (a, b), t in zip(self.pairs, self.arch)]}
+
+    def checkpoint_spec(self) -> dict:
+        """What ``checkpoint.load_model`` needs to rebuild this module (with the node specs)."""
+        return {"kind": "mfas", "arch": [list(t) for t in self.arch], "nodes_a": self.nodes_a,
+                "nodes_b": self.nodes_b, "hidden": self.out_dim}
 
     def forward(self, nodes: list[torch.Tensor]) -> torch.Tensor:
         vec = {int(i): bn(node_to_vector(nodes[int(i)])) for i, bn in self.norms.items()}

@@ -235,15 +235,27 @@ def _save_mfas_scores(path: Path, key: str, scores: dict[str, float]) -> None:
 
 def run_mfas(ds, r, seed, budget: Budget, workdir: Path, callback: Callback = no_callback) -> dict[str, Any]:
     """MFAS on the first two modalities; candidates trained briefly on the labeled subset and
-    scored on the dev subset; the best one retrained with the full finetuning budget.
+    scored on the dev subset (``mfas_best``); the best one retrained with the full finetuning budget."""
+    t0 = time.perf_counter()
+    best, history, search_s = mfas_best(ds, r, seed, budget, workdir, callback)
+    torch.manual_seed(seed)
+    rec = finetune_and_score(ds, best, budget.run_config(ds, r, seed), callback=callback)
+    short = budget.run_config(ds, r, seed, "supervised", epochs=budget.mfas.epochs, patience=budget.mfas.epochs)
+    rec["epochs"] |= {"candidate": short.finetune.epochs, "candidates": len(history)}
+    return rec | {"genotype": best.describe(ds.node_specs), "search_history": history,
+                  "wall_time_s": time.perf_counter() - t0, "search_s": search_s}
+
+
+def mfas_best(ds, r, seed, budget: Budget, workdir: Path,
+              callback: Callback = no_callback) -> tuple[MFASNet, list[dict], float]:
+    """The MFAS search: (the best architecture as an untrained MFASNet, history, seconds).
 
     Resumable: each trained candidate's dev score is saved to ``workdir / MFAS_SCORES`` before
     its event; a later call for the same run replays the search with those scores instead of
     retraining (``mfas_search`` then takes the same path). ``callback`` gets, per candidate
     epoch, a "search" event inside the candidate (a cancel stops there), per trained candidate
     an end-of-epoch "search" event (epoch = candidates done - 1, epochs = the planned upper
-    bound, metrics: its dev weighted F1), per cached candidate a plain "search" event, and then
-    the "finetune" events of the final retraining.
+    bound, metrics: its dev weighted F1) and per cached candidate a plain "search" event.
     """
     mods = ds.manifest.modalities
     if len(mods) < 2:
@@ -287,14 +299,7 @@ def run_mfas(ds, r, seed, budget: Budget, workdir: Path, callback: Callback = no
         callback(ProgressEvent("search", done - 1, total, 1, 1, metrics, True))
 
     best, history = mfas_search(len(nodes_a), len(nodes_b), score, mc, seed, on_eval=on_eval)
-    search_s = time.perf_counter() - t0
-    torch.manual_seed(seed)
-    rec = finetune_and_score(ds, MFASNet(best, nodes_a, nodes_b, dims, mc.hidden), budget.run_config(ds, r, seed),
-                             callback=callback)
-    names = [[ds.node_specs[nodes_a[a]].name, ds.node_specs[nodes_b[b]].name, c] for a, b, c in best]
-    rec["epochs"] |= {"candidate": short.finetune.epochs, "candidates": len(history)}
-    return rec | {"genotype": {"mfas": [list(t) for t in best], "nodes": names}, "search_history": history,
-                  "wall_time_s": time.perf_counter() - t0, "search_s": search_s}
+    return MFASNet(best, nodes_a, nodes_b, dims, mc.hidden, ds.node_specs), history, time.perf_counter() - t0
 
 
 def _trivial(name: str):

@@ -111,17 +111,31 @@ def test_reaper_requeues_a_lost_job_and_fails_one_out_of_attempts(svc, worker, t
     assert any("attempt 2/3 started" in m for m in logs)
 
 
-def test_an_mfas_job_records_its_architecture_and_metrics_without_a_model(svc, worker, tmp_path):
+def test_an_mfas_job_records_its_architecture_metrics_and_a_servable_model(svc, worker, tmp_path):
     ds_id = make_feature_dataset("alice", tmp_path / "feat")
     spec = {**job_spec(ds_id), "method": "mfas", "mfas": {"depth": 2, "k": 2, "iterations": 1, "epochs": 1}}
     job_id = make_job("alice", ds_id, spec)
     send(job_id)
     job = wait_job(job_id, terminal, 120)
     assert job.status == "succeeded", job.error
-    assert 1 <= len(job.result["genotype"]["mfas"]) <= 2 and job.result["model_id"] is None
-    assert set(job.result["metrics"]) == {"dev", "test"}
+    assert 1 <= len(job.result["genotype"]["mfas"]) <= 2 and job.result["model_id"] is not None
+    assert set(job.result["metrics"]) == {"dev", "test"} and job.result["test_metrics"] == job.result["metrics"]["test"]
+    assert job.result["modalities_read"] == ["image", "text"] and "probe_concat" in job.result["baselines"]
     with session_scope() as s:
-        assert s.scalars(select(Model).where(Model.job_id == job_id)).all() == []
+        model = s.get(Model, job.result["model_id"])
+        assert model.genotype == job.result["genotype"]
+        weights = read_blob_to_file(s, model.checkpoint_id, tmp_path / "mfas.safetensors")
+    probs = Predictor.load(weights).predict_features(FeatureDataset(tmp_path / "feat").get(np.arange(3)))
+    assert probs.shape == (3, 4)
+
+
+def test_a_job_that_fails_keeps_the_stage_it_failed_in(svc, worker, tmp_path):
+    ds_id = make_feature_dataset("alice", tmp_path / "feat")
+    (tmp_path / "feat" / "features.h5").unlink()  # the uploaded features are gone
+    job_id = make_job("alice", ds_id, job_spec(ds_id))
+    send(job_id)
+    job = wait_job(job_id, terminal, 60)
+    assert job.status == "failed" and job.stage == "features", (job.stage, job.error)
 
 
 def _search_rows(job_id):

@@ -41,7 +41,7 @@ def test_each_job_gets_its_own_gpu_and_a_dead_holder_frees_it(tmp_path):
 def test_stage_spans_cover_the_job_in_order():
     cfg = RunConfig.from_dict({"search": {"epochs": 10}, "pretrain": {"epochs": 5}, "finetune": {"epochs": 20}})
     spans = stage_spans(cfg, with_features=True)
-    assert list(spans) == ["features", "search", "pretrain", "finetune", "evaluate", "saving"]
+    assert list(spans) == ["features", "search", "pretrain", "finetune", "evaluate", "baselines", "saving"]
     edges = [x for span in spans.values() for x in span]
     assert edges[0] == 0.0 and abs(edges[-1] - 1.0) < 1e-9 and edges == sorted(edges)
     assert spans["search"][1] - spans["search"][0] > spans["pretrain"][1] - spans["pretrain"][0]
