@@ -17,7 +17,7 @@ import yaml
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 JOB_FIELDS = {"dataset_id", "method", "backbones", "device", "label_fraction", "search_epochs",
-              "pretrain_epochs", "finetune_epochs", "seed", "mfas", "run"}
+              "pretrain_epochs", "finetune_epochs", "seed", "mfas", "modality", "run"}
 
 
 class ConfigError(Exception):
