@@ -92,9 +92,10 @@ def _initial_fusion(genotype: Genotype, cfg: RunConfig, workdir: Path, device) -
     return fusion
 
 
-def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, genotype: Genotype,
+def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, genotype: Genotype | None,
                    callback: Callback = no_callback, fusion: FusionNet | None = None) -> dict[str, Any]:
-    """Finetune on the labeled fraction, select on the dev subset, evaluate once on test, save."""
+    """Finetune on the labeled fraction, select on the dev subset, evaluate once on test, save.
+    ``genotype`` may be None when ``fusion`` is a baseline network (late fusion, MFAS, ...)."""
     workdir, device = _setup(cfg, workdir)
     idx = split_indices(ds, cfg)
     pretrained = cfg.search.mode == "ssl" and (fusion is not None or (workdir / PRETRAIN_STATE).exists())
@@ -108,7 +109,8 @@ def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
     meta = {"label_names": list(ds.manifest.label_names), "task": ds.manifest.task,
             "threshold": th if not isinstance(th, list) else cfg.finetune.threshold,
             "thresholds": th if isinstance(th, list) else None, "finetune_mode": ft["mode"],
-            "config": cfg.to_dict(), "metrics": metrics, "modalities_read": genotype.modalities_read(),
+            "config": cfg.to_dict(), "metrics": metrics,
+            "modalities_read": genotype.modalities_read() if genotype is not None else None,
             "seed": cfg.seed, "mode": cfg.search.mode, "backbones": ds.manifest.info.get("backbones", {}),
             "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else []}
     save_model(workdir / MODEL, model, meta)

@@ -108,7 +108,7 @@ def run_baseline_job(features: FeatureDataset, cfg: RunConfig, spec: dict[str, A
     method = spec.get("method")
     fusion = _fusion(method, features, cfg, spec, workdir, progress)
     workdir.mkdir(parents=True, exist_ok=True)
-    out = finetune_stage(features, cfg, workdir, None, progress, fusion=fusion)
+    out = finetune_stage(features, cfg, workdir, getattr(fusion, "genotype", None), progress, fusion=fusion)
     progress.check_stop()
     return {**out, "genotype": _genotype(fusion, features), "method": method}
 
