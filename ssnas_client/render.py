@@ -66,8 +66,30 @@ def job_text(j: Job) -> str:
     if j.model_id:
         lines.append(f"  model    {j.model_id}")
     if j.result:
-        lines.append(f"  result   {_short(j.result, 600)}")
+        lines.extend(result_lines(j.result))
     return "\n".join(lines)
+
+
+def result_lines(result: dict[str, Any]) -> list[str]:
+    """The result panel: the verdict per metric against the baselines, then the warnings."""
+    lines = []
+    test = {k: v for k, v in (result.get("test_metrics") or {}).items() if isinstance(v, (int, float))}
+    if test:
+        lines.append("  test     " + " ".join(f"{k}={number(v)}" for k, v in list(test.items())[:6]))
+    for metric, v in (result.get("verdict") or {}).items():
+        if not isinstance(v, dict):
+            continue
+        best = f"best baseline {v.get('best_baseline')} {number(v.get('best_value'))}" if v.get("best_baseline") else ""
+        lost = f"; loses to {', '.join(v['loses_to'])}" if v.get("loses_to") else ""
+        lines.append(f"  verdict  {v.get('key', metric)}: model {number(v.get('model'))} vs {best}, "
+                     f"beats {len(v.get('beats') or [])} baseline(s){lost}")
+    if result.get("modalities_read"):
+        lines.append(f"  reads    {', '.join(result['modalities_read'])}")
+    lines.extend(f"  warning  {w}" for w in result.get("warnings") or [])
+    known = {"test_metrics", "verdict", "modalities_read", "warnings", "baselines", "protocol"}
+    if not lines and not known & set(result):
+        lines.append(f"  result   {_short(result, 600)}")
+    return lines
 
 
 def model_text(m: Model) -> str:

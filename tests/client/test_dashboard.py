@@ -135,3 +135,28 @@ def test_dashboard_follows_a_job_predicts_and_isolates_owners(service, browser, 
         d.get(f"{service.url}/ui/{page}")
         d.refresh()
         assert "HTTP 404" in wait(d, EC.visibility_of_element_located((By.ID, "page-error"))).text
+
+
+RESULT = {"method": "ssl", "threshold": 0.4, "test_metrics": {"weighted_f1@sel": 0.41, "micro_f1@sel": 0.5},
+          "baselines": {"all_labels": {"kind": "trivial", "threshold": None, "test": {"weighted_f1@sel": 0.3}},
+                        "probe_concat": {"kind": "probe", "threshold": 0.5,
+                                         "test": {"weighted_f1@sel": 0.45, "micro_f1@sel": 0.52}}},
+          "verdict": {"weighted_f1": {"key": "weighted_f1@sel", "model": 0.41, "best_baseline": "probe_concat",
+                                      "best_value": 0.45, "beats": ["all_labels"], "loses_to": ["probe_concat"]}},
+          "modalities_read": ["image"], "warnings": ["the model does not beat probe_concat"], "params": 1234}
+
+
+def test_result_panel_shows_verdict_baselines_and_warnings(service, browser):
+    """The job page's result panel on the shape GET /jobs/{id} gives ``result`` (verdict per
+    metric, test metrics beside each baseline, warnings, other fields as key/value)."""
+    browser.get(f"{service.url}/ui/#/signin")
+    text = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/ui/js/panels.js').then((m) => { const n = m.resultPanel(arguments[0]);"
+        " document.body.append(n); done(n.innerText); }).catch((e) => done('ERROR ' + e));", RESULT)
+    assert not text.startswith("ERROR"), text
+    assert "the model does not beat probe_concat" in text
+    rows = [r for r in text.splitlines() if r.startswith(("this model", "probe_concat", "weighted_f1@sel"))]
+    assert any("0.41" in r and "0.45" in r and "all_labels" in r for r in rows), text  # the verdict row
+    assert any(r.startswith("probe_concat\tprobe") and "0.52" in r for r in rows), text
+    assert "params" in text and "1234" in text and "image" in text

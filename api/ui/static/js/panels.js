@@ -26,7 +26,7 @@ export async function genotype(jobId) {
 // test metrics of a job: from its result panel, else its evaluate-stage metric row
 export function testMetrics(job, rows) {
   const res = job.result || {};
-  const fromResult = res.test || res.test_metrics || (res.model && (res.model.test || res.model));
+  const fromResult = res.test_metrics || res.test;
   if (fromResult && typeof fromResult === "object") return fromResult;
   const ev = (rows || []).filter((r) => r.stage === "evaluate").at(-1);
   if (!ev) return null;
@@ -51,23 +51,42 @@ function objectTable(obj) {
                cols.map((_, i) => i + 1));
 }
 
-// the `result` object of GET /jobs/{id}: baselines, verdict, warnings, test metrics, any shape
+const METRIC = /^(weighted_f1|micro_f1|macro_f1|samples_f1|accuracy)(@|$)/;
+
+// the model's test metrics beside each baseline's (result.baselines: name -> {kind, threshold, test})
+function panelTable(result) {
+  const test = result.test_metrics || {};
+  const keys = Object.keys(test).filter((k) => METRIC.test(k) && typeof test[k] === "number");
+  const rows = [["this model", "", fmtNum(result.threshold ?? ""), ...keys.map((k) => fmtNum(test[k]))]];
+  for (const [name, b] of Object.entries(result.baselines || {})) {
+    rows.push([name, b.kind || "", fmtNum(b.threshold ?? ""), ...keys.map((k) => fmtNum(b.test?.[k] ?? ""))]);
+  }
+  return table(["", "kind", "threshold", ...keys], rows, keys.map((_, i) => i + 3));
+}
+
+function verdictTable(verdict) {
+  return table(["metric", "model", "best baseline", "its value", "beats", "loses to"],
+    Object.entries(verdict).map(([m, v]) => [v.key || m, fmtNum(v.model), v.best_baseline || "", fmtNum(v.best_value ?? ""),
+      (v.beats || []).join(", "), el("span", { class: (v.loses_to || []).length ? "warn" : "" }, (v.loses_to || []).join(", ") || "none")]),
+    [1, 3]);
+}
+
+// the `result` object of GET /jobs/{id}: warnings, verdict, test metrics beside the baseline
+// panel, then any other field (shown generically, so fields added later still appear)
 export function resultPanel(result) {
-  const box = el("div", { class: "result", "data-role": "result" });
+  const box = el("div", { class: "result card", "data-role": "result" });
   if (!result) return box;
-  const warnings = [].concat(result.warnings || []);
-  for (const w of warnings) box.append(el("p", { class: "warn" }, `⚠ ${w}`));
+  for (const w of [].concat(result.warnings || [])) box.append(el("p", { class: "warn" }, `⚠ ${w}`));
+  if (isObj(result.verdict) && Object.keys(result.verdict).length) box.append(el("h3", {}, "Verdict"), verdictTable(result.verdict));
+  if (isObj(result.test_metrics)) box.append(el("h3", {}, "Test metrics and baselines"), panelTable(result));
+  const done = new Set(["warnings", "verdict", "test_metrics", "baselines"]);
   const scalars = [];
   for (const [k, v] of Object.entries(result)) {
-    if (k === "warnings") continue;
-    if (isObj(v) && Object.values(v).length && Object.values(v).every(isObj)) {
-      box.append(el("h3", {}, k), objectTable(v));
-    } else if (isObj(v)) {
-      box.append(el("h3", {}, k), kv(Object.entries(v).map(([a, b]) => [a, value(b)])));
-    } else {
-      scalars.push([k, value(v)]);
-    }
+    if (done.has(k) || v === null || (Array.isArray(v) && !v.length)) continue;
+    if (isObj(v) && Object.values(v).length && Object.values(v).every(isObj)) box.append(el("h3", {}, k), objectTable(v));
+    else if (isObj(v)) box.append(el("h3", {}, k), kv(Object.entries(v).map(([a, b]) => [a, value(b)])));
+    else scalars.push([k, value(v)]);
   }
-  if (scalars.length) box.prepend(kv(scalars));
+  if (scalars.length) box.append(kv(scalars));
   return box;
 }
