@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 log = logging.getLogger("ssnas.api")
@@ -56,10 +60,28 @@ class Unavailable(ApiError):
     status = 503
 
 
+def json_safe(value: Any, max_str: int = 200) -> Any:
+    """``value`` as strict JSON can carry it: NaN and infinities as strings, long strings cut."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and len(value) > max_str:
+        return value[:max_str] + "..."
+    if isinstance(value, dict):
+        return {str(k)[:max_str]: json_safe(v, max_str) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, max_str) for v in value]
+    return value
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the errors echo the input, which may hold NaN (not JSON) or megabytes of text
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

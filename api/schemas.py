@@ -34,39 +34,42 @@ class DatasetList(BaseModel):
 
 
 class BackboneChoice(BaseModel):
-    """A backbone by name with factory options (weights files are not selectable over HTTP)."""
+    """A backbone by name with factory options (weights files are not selectable over HTTP).
+    Options: taps (list of names), map_size, image_size, seed, dim, max_tokens, in_dim, hidden,
+    k, dropout; each bounded (422 beyond)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=16)
 
 
 class MfasSettings(BaseModel):
     """MFAS baseline search settings (ssnas_core.baselines.mfas.MFASConfig; a test keeps the
-    names equal); only used with method "mfas"."""
+    names and bounds equal); only used with method "mfas"."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     depth: int = Field(4, ge=1, le=16, description="fusion layers L")
     k: int = Field(15, ge=1, le=200, description="candidates per round and beam width")
     iterations: int = Field(3, ge=1, le=50)
     epochs: int = Field(3, ge=1, le=1000, description="training epochs per candidate")
     hidden: int = Field(64, ge=1, le=8192)
-    t0: float = Field(10.0, gt=0)
-    tf: float = Field(0.2, gt=0)
-    s: float = Field(4.0, gt=0)
+    t0: float = Field(10.0, gt=0, le=1e6)
+    tf: float = Field(0.2, gt=0, le=1e6)
+    s: float = Field(4.0, gt=0, le=1e6)
     surrogate_hidden: int = Field(100, ge=1, le=8192)
     surrogate_steps: int = Field(200, ge=1, le=100_000)
 
 
 class JobCreate(BaseModel):
     """A search job. ``run`` holds RunConfig overrides (space, ssl, search, pretrain, finetune,
-    seed, amp, num_threads); the top-level shortcuts win over the same keys in ``run``."""
+    seed, amp, num_threads); the top-level shortcuts win over the same keys in ``run``.
+    Every number is bounded (422 beyond), NaN and infinity are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset_id: str
+    dataset_id: str = Field(max_length=64)
     method: Method = Field("ssl", description="ssl: self-supervised BM-NAS; supervised: "
                            "supervised BM-NAS; mfas: the MFAS baseline; late_fusion: every modality's "
                            "last tap, pooled, concatenated, an MLP; unimodal: the same on one modality "
@@ -75,7 +78,7 @@ class JobCreate(BaseModel):
     modality: str | None = Field(None, max_length=64, description="the modality of method unimodal "
                                  "(e.g. image, text; the dataset's summary lists them)")
     backbones: dict[str, str | BackboneChoice] | None = Field(
-        None, description="raw field -> backbone name (e.g. poster: efficientnet_lite0) or "
+        None, max_length=16, description="raw field -> backbone name (e.g. poster: efficientnet_lite0) or "
         "{name, options}; default per modality; ignored for feature datasets")
     device: Device = Field("auto", description="gpu or cpu worker queue; auto = server default")
     label_fraction: float | None = Field(None, gt=0, le=1, description="labeled fraction r")

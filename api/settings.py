@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     max_storage_bytes: int = Field(default=100 * 1024**3, ge=1)  # per owner: datasets + checkpoints
     max_queued_jobs: int = Field(default=8, ge=1)  # per owner: jobs queued or running
+    # a job's run.num_threads at most this (each worker also caps it at its own core count)
+    max_job_threads: int = Field(default=64, ge=1, le=1024)
     upload_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
 
     default_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")

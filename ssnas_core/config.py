@@ -8,6 +8,7 @@ sections 3-5 (BM-NAS where it has a value, marked choices of ours otherwise).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,13 @@ class ConfigError(ValueError):
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+MAX_THREADS = 1024
+
+
+def _check_batches(value: int | None) -> None:
+    _check(value is None or 1 <= value <= 10**9, f"max_batches_per_epoch must be None or in [1, 1e9], got {value}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class SearchSpaceConfig:
         object.__setattr__(self, "primitives", tuple(self.primitives))
         unknown = [p for p in self.primitives if p not in PRIMITIVES]
         _check(not unknown, f"unknown primitives {unknown}; known: {list(PRIMITIVES)}")
+        _check(self.L <= 1024, f"L must be at most 1024, got {self.L}")
+        _check(any(p != "zero" for p in self.primitives),
+               f"primitives need at least one operation besides 'zero', got {list(self.primitives)}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,7 @@ class SSLConfig:
         _check(self.objective in SSL_OBJECTIVES, f"objective must be one of {list(SSL_OBJECTIVES)}, "
                                                  f"got {self.objective!r}")
         _check(0.0 <= self.cross_weight <= 100.0, f"cross_weight must be in [0, 100], got {self.cross_weight}")
+        _check(self.proj_hidden <= 8192 and self.proj_dim <= 8192, "projection sizes must be at most 8192")
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,13 @@ class SearchConfig:
         _check(0 < self.w_lr <= 1 and (self.arch_lr is None or 0 < self.arch_lr <= 1),
                "learning rates must be in (0, 1]")
         object.__setattr__(self, "arch_betas", tuple(self.arch_betas))
+        _check(0 <= self.w_lr_min <= self.w_lr, "w_lr_min must be in [0, w_lr]")
+        _check(0 <= self.w_weight_decay <= 1 and 0 <= self.arch_weight_decay <= 1,
+               "weight decays must be in [0, 1]")
+        _check(len(self.arch_betas) == 2 and all(0 <= b < 1 for b in self.arch_betas),
+               "arch_betas must be two numbers in [0, 1)")
+        _check(0 < self.grad_clip <= 1e6, "grad_clip must be in (0, 1e6]")
+        _check_batches(self.max_batches_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,9 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _check(0 <= self.epochs <= 1000, "pretrain epochs must be in [0, 1000]")
         _check(2 <= self.batch_size <= 8192, "batch_size must be in [2, 8192]")
+        _check(0 < self.lr <= 1, "pretrain lr must be in (0, 1]")
+        _check(0 <= self.weight_decay <= 1, "pretrain weight_decay must be in [0, 1]")
+        _check_batches(self.max_batches_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -192,6 +214,10 @@ class FinetuneConfig:
         _check(1 <= self.epochs <= 1000, "finetune epochs must be in [1, 1000]")
         _check(1 <= self.batch_size <= 8192, "batch_size must be in [1, 8192]")
         _check(0 < self.threshold < 1, "threshold must be in (0, 1)")
+        _check(0 < self.lr <= 1, "finetune lr must be in (0, 1]")
+        _check(0 <= self.weight_decay <= 1, "finetune weight_decay must be in [0, 1]")
+        _check(1 <= self.patience <= 1000, "patience must be in [1, 1000]")
+        _check(1 <= self.min_dev_samples <= 1_000_000, "min_dev_samples must be in [1, 1000000]")
 
 
 @dataclass(frozen=True)
@@ -212,6 +238,9 @@ class RunConfig:
         _check(0 <= self.seed < 2**31, "seed must be in [0, 2^31)")
         _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                f"device must be auto, cpu, cuda[:n] or mps, got {self.device!r}")
+        # the worker also caps it at its own core count
+        _check(self.num_threads is None or 1 <= self.num_threads <= MAX_THREADS,
+               f"num_threads must be in [1, {MAX_THREADS}], got {self.num_threads}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -232,10 +261,44 @@ def from_dict(cls: type, d: dict[str, Any]) -> Any:
     for name, value in d.items():
         default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
         sub = default() if default is not None else None
-        if dataclasses.is_dataclass(sub) and isinstance(value, dict):
-            value = from_dict(type(sub), value)
+        if dataclasses.is_dataclass(sub):
+            _check(isinstance(value, (dict, type(sub))), f"{cls.__name__}.{name} must be a mapping, got {value!r}")
+            value = from_dict(type(sub), value) if isinstance(value, dict) else value
+        else:
+            _check_kind(f"{cls.__name__}.{name}", fields[name].type, value)
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as exc:  # wrong kinds that the dataclass itself rejects
         raise ConfigError(str(exc)) from exc
+
+
+_KINDS = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false"}
+
+
+def _kind_ok(kind: str, value: Any) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "str":
+        return isinstance(value, str)
+    return isinstance(value, bool)
+
+
+def _check_kind(where: str, annotation: Any, value: Any) -> None:
+    """A clean ConfigError when ``value`` does not fit a plain annotation (int, float, str, bool,
+    X | None, tuple[X, ...]); floats must be finite (no NaN or infinity). Other annotations pass."""
+    parts = [p.strip() for p in str(annotation).split("|")]
+    if value is None and "None" in parts:
+        return
+    kinds = [p for p in parts if p in _KINDS]
+    tuples = [p[6:-1] for p in parts if p.startswith("tuple[") and p.endswith("]")]
+    if kinds:
+        _check(any(_kind_ok(k, value) for k in kinds),
+               f"{where} must be {' or '.join(_KINDS[k] for k in kinds)}, got {value!r}")
+    elif tuples:
+        inner = [p.strip() for p in tuples[0].split(",") if p.strip() != "..."]
+        _check(isinstance(value, (list, tuple)), f"{where} must be a list, got {value!r}")
+        _check(all(_kind_ok(inner[0], v) for v in value) if inner and inner[0] in _KINDS else True,
+               f"{where}: every item must be {_KINDS.get(inner[0] if inner else '', 'valid')}, got {value!r}")

@@ -12,6 +12,7 @@ an error ends in ``failed`` with its message. torch is imported only inside the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import shutil
@@ -88,7 +89,17 @@ def build_config(spec: dict[str, Any]) -> RunConfig:
         run["device"] = "cuda"
     elif spec.get("device") == "cpu":
         run["device"] = "cpu"
-    return RunConfig.from_dict(run)
+    return cap_threads(RunConfig.from_dict(run))
+
+
+def cap_threads(cfg: RunConfig) -> RunConfig:
+    """``num_threads`` at most this machine's cores: more only thrash (and, by the thousand,
+    exhaust the process limits of every later job)."""
+    cores = os.cpu_count() or 1
+    if cfg.num_threads is not None and cfg.num_threads > cores:
+        log.info("num_threads %d capped at this worker's %d cores", cfg.num_threads, cores)
+        return dataclasses.replace(cfg, num_threads=cores)
+    return cfg
 
 
 def execute(job_id: str) -> dict[str, Any]:

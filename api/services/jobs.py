@@ -25,7 +25,7 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
     """Validate, record a queued job and send its id to the broker once committed."""
     dataset = get_dataset(session, owner_id, body.dataset_id, lock=True)  # 404 for others' datasets
     check_job_quota(session, owner_id, settings)
-    spec, queue = build_spec(body, settings.default_queue)
+    spec, queue = build_spec(body, settings)
     have = (dataset.summary or {}).get("modalities")
     if body.modality is not None and isinstance(have, list) and have and body.modality not in have:
         raise Invalid(f"modality {body.modality!r} is not in dataset {dataset.id}: it has {sorted(have)}")

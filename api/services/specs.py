@@ -10,6 +10,8 @@ from ssnas_core.config import ConfigError, RunConfig
 
 from ..errors import Invalid
 from ..schemas import JobCreate
+from ..settings import Settings
+from .spec_limits import check_options, check_sizes, check_threads
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # mirrors ssnas_core.backbones.registry (which imports torch); a test keeps them equal
@@ -68,19 +70,22 @@ def _backbones(body: JobCreate) -> dict[str, Any] | None:
         if name not in KNOWN_BACKBONES:
             raise Invalid(f"backbones: unknown backbone {name!r} for field {field!r}; "
                           f"known: {list(KNOWN_BACKBONES)}")
+        check_options(field, name, options)
         out[field] = {"name": name, "weights": None, "options": dict(options)}
     return out
 
 
-def build_spec(body: JobCreate, default_queue: str) -> tuple[dict[str, Any], str]:
+def build_spec(body: JobCreate, settings: Settings) -> tuple[dict[str, Any], str]:
     """(spec for Job.spec, queue name); 422 with the config's own message when out of range."""
     run = copy.deepcopy(body.run)
     _apply_shortcuts(body, run)
-    queue = _device_and_queue(body, run, default_queue)
+    queue = _device_and_queue(body, run, settings.default_queue)
     try:
         cfg = RunConfig.from_dict(run)
     except ConfigError as exc:
         raise Invalid(f"invalid run config: {exc}") from exc
+    check_threads(cfg, settings.max_job_threads)
+    check_sizes(cfg)
     spec = {"dataset_id": body.dataset_id, "method": body.method,
             "backbones": _backbones(body), "device": body.device, "run": cfg.to_dict()}
     if body.method == "unimodal" and body.modality is None:

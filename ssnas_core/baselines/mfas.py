@@ -36,6 +36,11 @@ Triple = tuple[int, int, int]
 Arch = tuple[Triple, ...]
 
 
+# upper bounds of MFASConfig (the service's MfasSettings schema has the same)
+MFAS_LIMITS = {"depth": 16, "k": 200, "iterations": 50, "epochs": 1000, "hidden": 8192, "t0": 1e6,
+               "tf": 1e6, "s": 1e6, "surrogate_hidden": 8192, "surrogate_steps": 100_000}
+
+
 @dataclass(frozen=True)
 class MFASConfig:
     depth: int = 4  # L
@@ -52,6 +57,10 @@ class MFASConfig:
     def __post_init__(self) -> None:
         if min(self.depth, self.k, self.iterations, self.epochs, self.hidden) < 1:
             raise ValueError(f"MFAS sizes must be positive: {asdict(self)}")
+        for name, top in MFAS_LIMITS.items():
+            value = getattr(self, name)
+            if not 0 < value <= top:  # also refuses NaN
+                raise ValueError(f"MFAS {name} must be in (0, {top}], got {value}")
 
 
 def temperature(i: int, cfg: MFASConfig) -> float:

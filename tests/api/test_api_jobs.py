@@ -174,11 +174,11 @@ def test_genotype_json_and_svg(client, alice, bob):
 def test_backbone_choices_are_checked_and_normalised(client, alice, broker_queue):
     ds = make_dataset("alice")
     r = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {
-        "poster": "efficientnet_lite0", "plot": {"name": "minilm", "options": {"max_len": 64}}}})
+        "poster": "efficientnet_lite0", "plot": {"name": "minilm", "options": {"max_tokens": 64}}}})
     assert r.status_code == 202, r.text
     assert r.json()["spec"]["backbones"] == {
         "poster": {"name": "efficientnet_lite0", "weights": None, "options": {}},
-        "plot": {"name": "minilm", "weights": None, "options": {"max_len": 64}}}
+        "plot": {"name": "minilm", "weights": None, "options": {"max_tokens": 64}}}
     bad = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {"p": "resnet"}})
     assert bad.status_code == 422 and "unknown backbone 'resnet'" in bad.json()["detail"]
     path = client.post("/jobs", headers=alice, json={"dataset_id": ds, "backbones": {
