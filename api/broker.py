@@ -47,4 +47,5 @@ def broker_ok() -> tuple[bool, str]:
             conn.ensure_connection(max_retries=1, timeout=s.broker_timeout_s)
         return True, "ok"
     except Exception as exc:  # any transport error means "not reachable"
-        return False, f"{type(exc).__name__}: {exc}"
+        log.warning("health: broker unavailable (%s: %s)", type(exc).__name__, exc)
+        return False, "unavailable"  # the reason goes to the log, never to the client

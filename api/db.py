@@ -98,14 +98,15 @@ def warm_read_pool(count: int) -> int:
     return len(conns)
 
 
-def run_read(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(session, *args)`` on a read session, once more if the connection was found dead."""
+def run_read(fn: Callable[..., T], *args: Any, retry: bool = True) -> T:
+    """``fn(session, *args)`` on a read session, once more (with ``retry``) if the connection was
+    found dead."""
     for attempt in (1, 2):
         try:
             with ReadSession() as session:
                 return fn(session, *args)
         except DBAPIError as exc:
-            if attempt == 2 or not exc.connection_invalidated:
+            if attempt == 2 or not retry or not exc.connection_invalidated:
                 raise
             log.warning("pooled connection was dead; retrying the lookup on a new one")
     raise AssertionError("unreachable")

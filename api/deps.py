@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -47,7 +48,13 @@ class Db:
         for a connection to be freed or opened (a busy pool or a database that went away).
         """
         if get_read_engine().pool.checkedin() > 0:
-            return run_read(fn, *args)
+            try:
+                return run_read(fn, *args, retry=False)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            # the pooled connection had died (database restarted or gone): connecting anew may
+            # wait up to the connect timeout, so that happens in a thread, never on the loop
         return await self.read(fn, *args)
 
     @staticmethod

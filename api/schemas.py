@@ -234,7 +234,15 @@ class PredictOut(BaseModel):
     predictions: list[Prediction]
 
 
+class ErrorOut(BaseModel):
+    """Every error: ``detail`` is a message, or for a request the schema refuses, a list of
+    {loc, msg, type, ...} items."""
+
+    detail: str | list[dict[str, Any]]
+    request_id: str | None = None
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
-    database: str
-    broker: str
+    database: Literal["ok", "unavailable"]
+    broker: Literal["ok", "unavailable"]

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from .errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from .memory import release_freed_memory
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -168,11 +169,13 @@ async def receive_upload(request: Request, dest_dir: Path, limit: int, too_large
         if b"boundary" not in opts:
             raise Invalid("multipart body without a boundary")
         handler = _Multipart(dest_dir, make_sink)
-        parser = MultipartParser(opts[b"boundary"], handler.callbacks())
         try:
+            parser = MultipartParser(opts[b"boundary"], handler.callbacks())
             async for chunk in request.stream():
                 parser.write(chunk)
             parser.finalize()
+        except FormParserError as exc:  # python-multipart bounds boundaries and part headers
+            raise BadRequest(f"malformed multipart body: {str(exc)[:200]}") from exc
         finally:
             if handler.sink is not None:
                 handler.sink.close()

@@ -11,6 +11,7 @@ from ssnas_core.data.formats import GUIDE
 from ..deps import DbDep, OwnerDep, SettingsDep
 from ..schemas import DatasetList, DatasetOut
 from ..services import datasets as svc
+from .common import responses
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -29,9 +30,10 @@ UPLOAD_BODY = {
                     "schema": {"type": "string"},
                     "description": "file name for an application/octet-stream body"}],
 }
-ERRORS = {413: {"description": "larger than the upload limit or the owner's storage quota"},
-          415: {"description": "not a known dataset format"},
-          422: {"description": "a known format with invalid content (the validator's message)"}}
+ERRORS = responses(400, 413, 415, _413="larger than the upload limit or the owner's storage quota",
+                   _415="not a known dataset format",
+                   _422="a known format with invalid content (the validator's message)")
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
@@ -44,21 +46,21 @@ async def upload_dataset(request: Request, db: DbDep, owner: OwnerDep,
     return await svc.create_dataset(request, db, owner, settings)
 
 
-@router.get("", response_model=DatasetList)
+@router.get("", response_model=DatasetList, responses=responses())
 async def list_datasets(db: DbDep, owner: OwnerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> DatasetList:
+                        offset: Offset = 0) -> DatasetList:
     """Your datasets, newest first, one page at a time (``total`` counts them all)."""
     return await db.read(svc.list_datasets, owner, limit, offset)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut)
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=responses(404))
 async def get_dataset(dataset_id: str, db: DbDep, owner: OwnerDep) -> DatasetOut:
     """One dataset with its summary."""
     return await db.run(svc.read_dataset, owner, dataset_id)
 
 
 @router.delete("/{dataset_id}", status_code=204,
-               responses={409: {"description": "a queued or running job uses it"}})
+               responses=responses(404, 409, _409="a queued or running job uses it"))
 async def delete_dataset(dataset_id: str, db: DbDep, owner: OwnerDep) -> Response:
     """Delete a dataset and its files (refused while a job uses it)."""
     await db.run(svc.delete_dataset, owner, dataset_id)

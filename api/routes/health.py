@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -11,6 +13,7 @@ from ..db import SessionLocal
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("ssnas.api")
 
 
 def _db_ok() -> tuple[bool, str]:
@@ -19,12 +22,15 @@ def _db_ok() -> tuple[bool, str]:
             session.execute(text("SELECT 1"))
         return True, "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        log.warning("health: database unavailable (%s)", type(exc).__name__, exc_info=True)
+        return False, "unavailable"  # the reason goes to the log, never to the client
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health", response_model=Health, responses={503: {
+    "model": Health, "description": "the database or the broker is unavailable (with Retry-After)"}})
 def health() -> JSONResponse:
-    """200 when the database and the broker answer, else 503 with what failed."""
+    """200 when the database and the broker answer, else 503 naming which is unavailable."""
     (db, db_msg), (br, br_msg) = _db_ok(), broker_ok()
     body = Health(status="ok" if db and br else "degraded", database=db_msg, broker=br_msg)
-    return JSONResponse(body.model_dump(), status_code=200 if db and br else 503)
+    headers = None if db and br else {"Retry-After": "5"}
+    return JSONResponse(body.model_dump(), status_code=200 if db and br else 503, headers=headers)

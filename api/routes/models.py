@@ -16,9 +16,11 @@ from ..errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from ..schemas import ModelList, ModelOut, PredictOut, PredictRequest
 from ..services import models as svc
 from ..services import predictions
+from .common import responses
 
 router = APIRouter(prefix="/models", tags=["models"])
 MAX_PREDICT_BYTES = 32 * 1024 * 1024
+BINARY = {"type": "string", "format": "binary"}
 
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": PredictRequest.model_json_schema()},
@@ -28,20 +30,21 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
                        "each field for a batch"}}}}}
 
 
-@router.get("", response_model=ModelList)
+@router.get("", response_model=ModelList, responses=responses())
 async def list_models(db: DbDep, owner: OwnerDep) -> ModelList:
     """Your trained models, newest first."""
     return await db.run(svc.list_models, owner)
 
 
-@router.get("/{model_id}", response_model=ModelOut)
+@router.get("/{model_id}", response_model=ModelOut, responses=responses(404))
 async def get_model(model_id: str, db: DbDep, owner: OwnerDep) -> ModelOut:
     """A model: genotype, metrics, label names, threshold, input nodes, backbones."""
     return await db.run(svc.read_model, owner, model_id)
 
 
 @router.get("/{model_id}/weights", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+            responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}},
+                       **responses(404, 409, _409="the weights are not stored completely")})
 async def get_weights(model_id: str, db: DbDep, owner: OwnerDep) -> StreamingResponse:
     """Download the model checkpoint (.safetensors), streamed from the database."""
     ckpt_id, size, sha256 = await db.run(svc.weights_info, owner, model_id)
@@ -69,14 +72,18 @@ async def _multipart_samples(request: Request, loaded: Any) -> list[dict[str, An
     return [{k: v[i] for k, v in columns.items()} for i in range(n)]
 
 
+def _not_a_number(token: str) -> float:
+    raise ValueError(f"{token} is not a number here (inputs must be finite)")
+
+
 async def _json_request(request: Request, loaded: Any) -> tuple[list[dict] | None, dict | None]:
     body = await request.body()
     if len(body) > MAX_PREDICT_BYTES:
         raise PayloadTooLarge(f"predict body larger than {MAX_PREDICT_BYTES} bytes")
     try:
-        req = PredictRequest.model_validate(json.loads(body))
+        req = PredictRequest.model_validate(json.loads(body, parse_constant=_not_a_number))
     except (ValueError, ValidationError) as exc:
-        raise Invalid(f"invalid predict request: {exc}") from exc
+        raise Invalid(f"invalid predict request: {str(exc)[:500]}") from exc
     given = [x is not None for x in (req.inputs, req.batch, req.features)]
     if sum(given) != 1:
         raise Invalid("send exactly one of 'inputs', 'batch' or 'features'")
@@ -93,7 +100,8 @@ async def _json_request(request: Request, loaded: Any) -> tuple[list[dict] | Non
 
 
 @router.post("/{model_id}/predict", response_model=PredictOut, openapi_extra=PREDICT_BODY,
-             responses={422: {"description": "inputs do not fit the model"}})
+             responses=responses(400, 404, 409, 413, 415, _422="inputs do not fit the model",
+                                 _409="the model's weights are not stored completely"))
 async def predict(model_id: str, request: Request, db: DbDep, owner: OwnerDep) -> PredictOut:
     """Per-label probabilities and predicted labels for raw inputs or precomputed features."""
     loaded = await db.run(predictions.load, owner, model_id)

@@ -73,6 +73,7 @@ def test_queued_job_limit_is_429(client, alice, settings_env, broker_queue):
         assert client.post("/jobs", headers=alice, json={"dataset_id": ds}).status_code == 202
     r = client.post("/jobs", headers=alice, json={"dataset_id": ds})
     assert r.status_code == 429 and "limit is 2" in r.json()["detail"]
+    assert int(r.headers["retry-after"]) > 0
 
 
 def test_paging_status_filter_and_isolation(client, alice, bob):
