@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import shutil
 import sys
 import traceback
