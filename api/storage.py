@@ -41,6 +41,9 @@ def put_blob(session: Session, fileobj: BinaryIO, owner_id: str, job_id: str | N
         seq += 1
     ckpt.size, ckpt.sha256, ckpt.complete = size, hasher.hexdigest(), True
     session.flush()
+    from .services.quotas import check_blob
+
+    check_blob(session, ckpt)  # 413 (StorageQuotaExceeded) past the owner's quota
     return ckpt
 
 

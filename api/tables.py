@@ -173,3 +173,28 @@ class Model(Base):
     node_specs: Mapped[list[Any]] = mapped_column(default=list)
     backbones: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StorageOwner(Base):
+    """One row per owner that stores anything: updating it is the lock that serialises that
+    owner's storage-quota decisions (Postgres row lock; SQLite's write lock)."""
+
+    __tablename__ = "storage_owners"
+    owner_id: Mapped[str] = mapped_column(OWNER, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StorageCharge(Base):
+    """Bytes an owner holds outside the datasets and checkpoints tables: an upload in flight
+    (``upload:<dataset id>``, replaced by the Dataset row; ignored once stale) or a worker's
+    feature cache of one of their datasets (``features:<path>``)."""
+
+    __tablename__ = "storage_charges"
+    __table_args__ = (UniqueConstraint("owner_id", "key"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(OWNER)
+    key: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16))  # "upload" or "features"
+    dataset_id: Mapped[str | None] = mapped_column(ID, index=True, default=None)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

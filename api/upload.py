@@ -13,6 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
@@ -151,15 +152,27 @@ class _Multipart:
             self._field = None
 
 
+class Budget(Protocol):
+    """Storage reserved for an upload before its bytes are written (``cover`` raises 413)."""
+
+    async def cover(self, size: int, slack: bool = True) -> None: ...
+
+
 async def receive_upload(request: Request, dest_dir: Path, limit: int, too_large: str,
-                         buffering: int = 1 << 20) -> Received:
-    """Stream the request body into ``dest_dir``; raise 413 past ``limit`` file bytes.
+                         buffering: int = 1 << 20, budget: Budget | None = None) -> Received:
+    """Stream the request body into ``dest_dir``; raise 413 past ``limit`` file bytes, or when
+    ``budget`` cannot cover the bytes (reserved from the Content-Length, else as they come).
 
     The caller owns ``dest_dir`` and removes it on any error (nothing half-written stays).
     """
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit + 1024 * 1024:
         raise PayloadTooLarge(too_large)  # hopeless before reading a byte (multipart adds < 1 MiB)
+    if budget is not None and length and length.isdigit():
+        try:  # the whole body at once; it holds a multipart envelope, so on a refusal the file's
+            await budget.cover(min(int(length), limit), slack=False)  # own bytes are reserved as they come
+        except PayloadTooLarge:
+            pass
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
 
     def make_sink(path: Path) -> _FileSink:
@@ -173,6 +186,8 @@ async def receive_upload(request: Request, dest_dir: Path, limit: int, too_large
             parser = MultipartParser(opts[b"boundary"], handler.callbacks())
             async for chunk in request.stream():
                 parser.write(chunk)
+                if budget is not None and handler.sink is not None:
+                    await budget.cover(handler.sink.size)
             parser.finalize()
         except FormParserError as exc:  # python-multipart bounds boundaries and part headers
             raise BadRequest(f"malformed multipart body: {str(exc)[:200]}") from exc
@@ -186,6 +201,8 @@ async def receive_upload(request: Request, dest_dir: Path, limit: int, too_large
         try:
             async for chunk in request.stream():
                 sink.write(chunk)
+                if budget is not None:
+                    await budget.cover(sink.size)
         finally:
             sink.close()
     else:

@@ -26,7 +26,7 @@ from typing import Any
 from celery import signals
 
 from api.db import reset_engines, session_scope
-from api.services import job_runtime
+from api.services import job_runtime, quotas
 from api.settings import get_settings
 from api.tables import CANCELLED, FAILED, SUCCEEDED, Dataset
 from ssnas_core.callbacks import StopRequested
@@ -154,8 +154,10 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
                                         device, progress)
         if needs_extraction(c.dataset):
             note = left_out_note(features)  # the samples the features leave out, for the job's log
-            with_db_retry(lambda: _set_features_path(c.dataset.id, fpath, c.job_id, note),
-                          "recording the feature cache")
+            size = quotas.folder_bytes(fpath)
+            with_db_retry(lambda: _set_features_path(c, fpath, size, note), "recording the feature cache")
+            with session_scope() as s:  # past the owner's storage quota: stop with its message
+                quotas.check_storage(s, c.owner_id, "this job")
         from .baselines import job_result, run_method
 
         result = run_method(features, cfg, c.spec, workdir, progress)
@@ -185,11 +187,14 @@ def _restore(job_id: str, workdir: Path) -> list[str]:
         return restore_workdir(s, job_id, workdir)
 
 
-def _set_features_path(dataset_id: str, fpath, job_id: str, note: str | None) -> None:
+def _set_features_path(c: Claim, fpath, size: int, note: str | None) -> None:
+    """The cache is the dataset's, and counts toward its owner's storage (charged even past the
+    quota: it is on disk)."""
     with session_scope() as s:
-        s.get(Dataset, dataset_id).features_path = fpath
+        s.get(Dataset, c.dataset.id).features_path = fpath
+        quotas.charge_features(s, c.owner_id, c.dataset.id, str(fpath), size)
         if note:
-            job_runtime.append_log(s, job_id, "warning", note)
+            job_runtime.append_log(s, c.job_id, "warning", note)
 
 
 def describe(exc: BaseException) -> str:

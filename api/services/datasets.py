@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from fastapi import Request
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,11 +23,20 @@ from ..memory import release_freed_memory
 from ..schemas import DatasetList, DatasetOut
 from ..settings import Settings
 from ..storage import dataset_dir, remove_tree
-from ..tables import ACTIVE, Dataset, Job, new_id
+from ..tables import ACTIVE, Dataset, Job, StorageCharge, new_id, utcnow
 from ..upload import receive_upload
 from .archives import extract_zip, zipped_folder_format
 from .owned import get_owned
-from .quotas import upload_limit
+from .quotas import (
+    STALE_RESERVATION,
+    UPLOAD,
+    StorageQuotaExceeded,
+    drop_dataset_charges,
+    record_dataset,
+    release_upload,
+    reserve_upload,
+    space_left,
+)
 
 log = logging.getLogger("ssnas.datasets")
 
@@ -73,27 +82,62 @@ def _validate_and_place(received_path: Path, root: Path, limit: int) -> tuple[di
         release_freed_memory()  # the validator's temporaries (HDF5 caches, id strings)
 
 
-def _record(session: Session, row: Dataset) -> DatasetOut:
-    session.add(row)
+def _record(session: Session, row: Dataset, settings: Settings) -> DatasetOut:
+    record_dataset(session, row, settings)
     session.commit()
     return DatasetOut.model_validate(row)
 
 
+class UploadBudget:
+    """The upload's storage reservation, grown ahead of the bytes in STEP pieces (one database
+    round trip per piece); the exact size is tried when a piece would not fit."""
+
+    STEP = 8 << 20
+
+    def __init__(self, db: Db, owner_id: str, dataset_id: str, settings: Settings):
+        self.db, self.owner_id, self.dataset_id, self.settings = db, owner_id, dataset_id, settings
+        self.reserved = 0
+
+    async def cover(self, size: int, slack: bool = True) -> None:
+        if size <= self.reserved:
+            return
+        want = min(size + self.STEP, self.settings.max_upload_bytes) if slack else size
+        args = (self.owner_id, self.dataset_id)
+        try:
+            self.reserved = await self.db.run(reserve_upload, *args, max(want, size), self.settings)
+        except StorageQuotaExceeded:
+            if want <= size:
+                raise
+            self.reserved = await self.db.run(reserve_upload, *args, size, self.settings)
+
+    async def release(self) -> None:
+        if self.reserved:
+            try:
+                await self.db.run(release_upload, self.owner_id, self.dataset_id)
+            except Exception:  # noqa: BLE001 - database gone: the reservation goes stale by itself
+                log.warning("could not release an upload reservation", exc_info=True)
+
+
 async def create_dataset(request: Request, db: Db, owner_id: str, settings: Settings) -> DatasetOut:
-    """Stream the body to storage, validate it, and record a Dataset row."""
-    limit, too_large = await db.run(upload_limit, owner_id, settings)
+    """Stream the body to storage (its bytes reserved against the owner's quota as they come),
+    validate it, and record a Dataset row in place of the reservation."""
     dataset_id = new_id()
     root = dataset_dir(dataset_id)
+    budget = UploadBudget(db, owner_id, dataset_id, settings)
     try:
-        got = await receive_upload(request, root / "upload", limit, too_large,
-                                   buffering=settings.upload_chunk_bytes)
-        summary, path = await run_in_threadpool(_validate_and_place, got.path, root, limit)
+        got = await receive_upload(request, root / "upload", settings.max_upload_bytes,
+                                   f"upload larger than the maximum of {settings.max_upload_bytes} bytes",
+                                   buffering=settings.upload_chunk_bytes, budget=budget)
+        left = await db.run(space_left, owner_id, dataset_id, settings)  # bounds a zip's extraction
+        summary, path = await run_in_threadpool(_validate_and_place, got.path, root,
+                                                min(left, settings.max_upload_bytes))
         name = (got.fields.get("name") or Path(got.filename).stem or "dataset")[:255]
         row = Dataset(id=dataset_id, owner_id=owner_id, name=name, format=summary["format"],
                       path=str(path), size=got.size, sha256=got.sha256, summary=summary)
-        out = await db.run(_record, row)
+        out = await db.run(_record, row, settings)
     except BaseException:
         remove_tree(root)
+        await budget.release()
         raise
     log.info("dataset stored", extra={"dataset_id": dataset_id, "bytes": got.size})
     return out
@@ -124,6 +168,7 @@ def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:
     if busy:
         raise Conflict(f"dataset {dataset_id} is used by {busy} queued or running job(s); "
                        "cancel them or wait for them to finish")
+    drop_dataset_charges(session, dataset_id)
     session.delete(row)
     session.commit()
     remove_tree(dataset_dir(dataset_id))
@@ -144,4 +189,7 @@ def sweep_orphan_uploads(session: Session, min_age_s: float = 3600.0) -> list[st
             removed.append(p.name)
     if removed:
         log.info("removed %d orphan upload folder(s): %s", len(removed), removed)
+    session.execute(delete(StorageCharge).where(StorageCharge.kind == UPLOAD,
+                                                StorageCharge.updated_at < utcnow() - STALE_RESERVATION))
+    session.commit()
     return removed

@@ -15,7 +15,7 @@ from ..settings import Settings
 from ..tables import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobLog, JobMetric, Model, utcnow
 from .datasets import get_dataset
 from .owned import get_owned
-from .quotas import check_job_quota
+from .quotas import check_job_quota, check_storage
 from .specs import build_spec
 
 log = logging.getLogger("ssnas.jobs")
@@ -25,6 +25,7 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
     """Validate, record a queued job and send its id to the broker once committed."""
     dataset = get_dataset(session, owner_id, body.dataset_id, lock=True)  # 404 for others' datasets
     check_job_quota(session, owner_id, settings)
+    check_storage(session, owner_id)
     spec, queue = build_spec(body, settings)
     have = (dataset.summary or {}).get("modalities")
     if body.modality is not None and isinstance(have, list) and have and body.modality not in have:
@@ -136,6 +137,7 @@ def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) 
     if job.dataset_id is None:
         raise Conflict(f"job {job_id}: its dataset was deleted; submit a new job")
     check_job_quota(session, owner_id, settings)
+    check_storage(session, owner_id, "a retry")
     job.status, job.error, job.cancel_requested = QUEUED, None, False
     job.finished_at, job.eta_s = None, None
     job.max_attempts = job.attempt + settings.job_max_attempts

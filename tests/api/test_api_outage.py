@@ -5,19 +5,16 @@ ALLOW_CONNECTIONS false + pg_terminate_backend, and a broker URL on a closed por
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from api_factories import create_database, drop_database, make_features_zip, pg_url
 from conftest import REDIS_URL
+from live_api import live_api, start
 
-from worker.processes import child_env, free_port, spawn, stop, wait_for
+from worker.processes import child_env, free_port, stop
 
 ID = "00000000-0000-0000-0000-000000000000"
 ROUTES = [("GET", "/datasets"), ("GET", f"/datasets/{ID}"), ("DELETE", f"/datasets/{ID}"),
@@ -49,34 +46,6 @@ def _block(name: str, allow: bool) -> None:
         _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
 
 
-@contextmanager
-def _api(tmp_path: Path, database_url: str, broker_url: str = REDIS_URL, **extra: str):
-    """uvicorn on its own migrated database with one API key; yields (base url, key)."""
-    from api.cli import migrate
-
-    migrate(database_url)
-    env = child_env({"SSNAS_DATABASE_URL": database_url, "SSNAS_BROKER_URL": broker_url,
-                     "SSNAS_DATA_DIR": str(tmp_path / "data"), "SSNAS_BROKER_TIMEOUT_S": "1", **extra})
-    out = subprocess.run([sys.executable, "-m", "api", "keys", "create", "--owner", "olga"], env=env,
-                         capture_output=True, text=True, check=True, cwd=str(Path(__file__).parents[2]))
-    key = out.stdout.strip()
-    port = free_port()
-    proc = spawn([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", str(port),
-                  "--log-level", "warning"], env, open(tmp_path / "api.log", "ab"))
-    try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), 60, "the API", proc)
-        yield f"http://127.0.0.1:{port}", key
-    finally:
-        stop(proc)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=10).status_code in (200, 503)
-    except httpx.TransportError:
-        return False
-
-
 def _assert_503(r: httpx.Response, what: str) -> None:
     assert r.status_code == 503, (what, r.status_code, r.text)
     assert int(r.headers["retry-after"]) > 0, what
@@ -96,7 +65,7 @@ def own_db():
 
 @pytest.mark.parametrize("auth_cache_s", ["0", "60"])  # the key looked up in the database, or cached
 def test_database_outage_is_503_on_every_route_and_recovers(own_db, tmp_path, auth_cache_s):
-    with _api(tmp_path, pg_url(own_db), SSNAS_AUTH_CACHE_S=auth_cache_s) as (url, key):
+    with live_api(tmp_path, pg_url(own_db), REDIS_URL, SSNAS_AUTH_CACHE_S=auth_cache_s) as (url, key):
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
             assert c.get("/datasets").status_code == 200  # the pools hold live connections now
             _block(own_db, False)
@@ -116,12 +85,9 @@ def test_database_never_reachable_is_503(tmp_path):
     closed = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
     env = child_env({"SSNAS_DATABASE_URL": closed, "SSNAS_BROKER_URL": REDIS_URL,
                      "SSNAS_DATA_DIR": str(tmp_path / "data")})
-    port = free_port()
-    proc = spawn([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", str(port),
-                  "--log-level", "warning"], env, open(tmp_path / "api.log", "ab"))
+    proc, url = start(env, tmp_path / "api.log")
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), 60, "the API", proc)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+        with httpx.Client(base_url=url, timeout=30,
                           headers={"Authorization": "Bearer ssnas_abcd_efgh"}) as c:
             health = c.get("/health")
             assert health.status_code == 503 and health.json()["database"] == "unavailable"
@@ -134,7 +100,7 @@ def test_database_never_reachable_is_503(tmp_path):
 
 def test_broker_outage_health_is_503_and_jobs_are_still_recorded(own_db, tmp_path):
     closed = f"redis://127.0.0.1:{free_port()}/0"
-    with _api(tmp_path, pg_url(own_db), broker_url=closed) as (url, key):
+    with live_api(tmp_path, pg_url(own_db), closed) as (url, key):
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
             health = c.get("/health")
             assert health.status_code == 503 and int(health.headers["retry-after"]) > 0
