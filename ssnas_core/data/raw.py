@@ -65,6 +65,12 @@ def _unprefixed(message: str, sample_id: str) -> str:
     return message.removeprefix(f"sample {sample_id!r}: ")
 
 
+def no_usable_samples(report: LoadReport) -> str:
+    """The message when every sample was rejected: how many, and the first problems."""
+    shown = "; ".join(f"{r['id']}: {r['problem']}" for r in report.rejected[:3])
+    return f"no usable samples: all {len(report.rejected)} were rejected, e.g. {shown}"
+
+
 class UnknownFormatError(DataFormatError):
     """The path is in none of the formats we read (the service answers 415)."""
 
@@ -108,8 +114,7 @@ class RawBase:
         if bad:
             raise DataFormatError(f"unknown field kinds {bad}; allowed: {FIELD_KINDS}")
         if not len(ids):
-            raise DataFormatError(f"no usable samples ({len(report.rejected)} rejected, e.g. "
-                                  f"{report.rejected[:3]})")
+            raise DataFormatError(no_usable_samples(report))
         self.fields = dict(fields)
         self.label_names = list(label_names)
         self.task = task
@@ -154,7 +159,7 @@ class RawBase:
         self.labels, self.split, self.rows = self.labels[mask], self.split[mask], self.rows[mask]
         self.report.kept = len(self.ids)
         if not self.ids:
-            raise DataFormatError(f"no usable samples (e.g. {self.report.rejected[:3]})")
+            raise DataFormatError(no_usable_samples(self.report))
 
     def validate_all(self) -> RawBase:
         """Decode every sample (``_check``); reject the ones that fail (recorded in the report)."""

@@ -52,7 +52,9 @@ def test_an_upload_whose_every_poster_is_broken_is_422(client, alice, tmp_path):
         m[name] = SVG
     r = _upload(client, alice, write_zip(tmp_path / "svgs.zip", m))
     assert r.status_code == 422, r.text
-    assert "no usable samples" in r.json()["detail"] and "SVG is not supported" in r.json()["detail"]
+    assert r.json()["detail"].startswith(
+        "invalid dataset: no usable samples: all 3 were rejected, e.g. 0001000: poster "
+        "dataset/0001000.jpeg is not an image Pillow can read: SVG is not supported")
 
 
 def test_feature_rows_with_nan_or_inf_are_refused_naming_the_samples(client, alice, tmp_path):
