@@ -114,8 +114,9 @@ def predictor_for(session: Session, model: Model) -> Loaded:
     return _cache.get(model.checkpoint_id, load)
 
 
-def _the(field: str) -> str:
-    return f"the {field}"
+def _kind(loaded: Loaded | None, field: str) -> str | None:
+    """The kind of value the model's backbone for ``field`` takes (None when unknown)."""
+    return loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
 
 
 def decode_bytes(field: str, data: bytes, loaded: Loaded | None = None) -> Any:
@@ -126,23 +127,23 @@ def decode_bytes(field: str, data: bytes, loaded: Loaded | None = None) -> Any:
     from ssnas_core.data.raw import DataFormatError
     from ssnas_core.data.values import parse_vector
 
-    kind = loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
+    kind = _kind(loaded, field)
     if kind == "text":
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise Invalid(f"{_the(field)} must be UTF-8 text, and this file is not") from None
+            raise Invalid(f"the {field} must be UTF-8 text, and this file is not") from None
     if kind == "vector":
         try:
             return parse_vector(data.decode("utf-8"))
         except (UnicodeDecodeError, DataFormatError) as exc:
-            raise Invalid(f"{_the(field)} must be a list of numbers ({exc})") from None
+            raise Invalid(f"the {field} must be a list of numbers ({exc})") from None
     if kind == "audio" or (kind is None and data[:4] == b"RIFF"):
         return _decode_wav(field, data)
     try:
         return open_image(data)
     except ImageError as exc:
-        raise Invalid(f"{_the(field)} is {exc}") from None
+        raise Invalid(f"the {field} is {exc}") from None
 
 
 def _decode_wav(field: str, data: bytes) -> tuple[np.ndarray, int]:
@@ -152,7 +153,7 @@ def _decode_wav(field: str, data: bytes) -> tuple[np.ndarray, int]:
     try:
         return read_wav(data)
     except DataFormatError as exc:
-        raise Invalid(f"{_the(field)} must be a PCM WAV file, and this is {exc}") from None
+        raise Invalid(f"the {field} is {exc}") from None
 
 
 def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
@@ -161,7 +162,7 @@ def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
     from ssnas_core.data.raw import DataFormatError
     from ssnas_core.data.values import parse_vector
 
-    kind = loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
+    kind = _kind(loaded, field)
     if isinstance(value, dict) and isinstance(value.get("base64"), str):
         try:
             data = base64.b64decode(value["base64"], validate=True)
@@ -170,14 +171,14 @@ def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
         return decode_bytes(field, data, loaded)
     if kind in ("image", "audio"):
         what = "an image" if kind == "image" else "a WAV file"
-        raise Invalid(f"{_the(field)} must be {what}: send the file's bytes as "
+        raise Invalid(f"the {field} must be {what}: send the file's bytes as "
                       f'{{"base64": "..."}} in JSON or as a file part of a multipart request, '
                       f"not {type(value).__name__} {str(value)[:40]!r}")
     if isinstance(value, str) and kind == "vector":
         try:
             return parse_vector(value)
         except DataFormatError as exc:
-            raise Invalid(f"{_the(field)} must be a list of numbers ({exc})") from None
+            raise Invalid(f"the {field} must be a list of numbers ({exc})") from None
     if isinstance(value, str):
         return value
     if isinstance(value, list):

@@ -69,13 +69,19 @@ class GenericRaw(RawBase):
     def close(self) -> None:
         self.archive.close()
 
-    def _decoded(self, row: int, decode_image: Any) -> dict[str, Any]:
+    def _image(self, member: str, check: bool) -> Any:
+        if check:  # streamed: the member is never held whole
+            with self.archive.open_member(member) as f:
+                return check_image(f, self.archive.limits)
+        return open_image(self.archive.read(member), self.archive.limits)
+
+    def _decoded(self, row: int, check: bool) -> dict[str, Any]:
         out = {}
         for name, kind in self.fields.items():
             value = self._values[row][name]
             try:
                 if kind == "image":
-                    out[name] = decode_image(self.archive.read(value), self.archive.limits)
+                    out[name] = self._image(value, check)
                 elif kind == "audio":
                     out[name] = read_wav(self.archive.read(value))
                 else:
@@ -85,10 +91,10 @@ class GenericRaw(RawBase):
         return out
 
     def _load(self, row: int) -> dict[str, Any]:
-        return self._decoded(row, open_image)
+        return self._decoded(row, check=False)
 
     def _check(self, row: int) -> None:
-        self._decoded(row, check_image)
+        self._decoded(row, check=True)
 
 
 def _clean(row: dict, kinds: dict[str, str], archive: Archive, base: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -71,14 +72,21 @@ def what_is_it(data: bytes) -> str:
     return "unknown image format (JPEG, PNG, WebP, GIF, BMP and TIFF are read)"
 
 
-def _decode(data: bytes, max_pixels: int, draft: bool) -> Image.Image:
+def _head(data: bytes | BinaryIO) -> bytes:
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data[:2048])
+    data.seek(0)
+    return data.read(2048)
+
+
+def _decode(data: bytes | BinaryIO, max_pixels: int, draft: bool) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
-                im = Image.open(io.BytesIO(data))
+                im = Image.open(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data)
             except UnidentifiedImageError:
-                raise ImageError(f"{READ_AS}: {what_is_it(data)}") from None
+                raise ImageError(f"{READ_AS}: {what_is_it(_head(data))}") from None
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageError(f"too large: {w}x{h} pixels, more than {max_pixels} "
@@ -104,7 +112,8 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
         raise ImageError(f"{READ_AS}: cannot convert its {im.mode} pixels to RGB ({exc})") from exc
 
 
-def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
-    """Prove ``data`` decodes (cheaply: JPEG at 1/8 scale); returns Pillow's format name."""
+def check_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """Prove ``data`` (bytes, or a seekable stream read as it decodes, so a large file is never
+    held whole) decodes, cheaply: JPEG at 1/8 scale; returns Pillow's format name."""
     im = _decode(data, max_pixels, draft=True)
     return str(im.format)

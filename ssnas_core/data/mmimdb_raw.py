@@ -56,21 +56,23 @@ class MMIMDBRaw(RawBase):
     def close(self) -> None:
         self.archive.close()
 
-    def _poster(self, row: int, decode: Any) -> Any:
+    def _poster(self, row: int, check: bool) -> Any:
         name = self._posters[row]
-        data = self.archive.read(name)
-        if not data:
+        if not self.archive.sizes[name]:
             raise DataFormatError(f"empty poster {name}")
         try:
-            return decode(data, self.archive.limits)
+            if check:  # streamed: the member is never held whole
+                with self.archive.open_member(name) as f:
+                    return check_image(f, self.archive.limits)
+            return open_image(self.archive.read(name), self.archive.limits)
         except DataFormatError as exc:
             raise DataFormatError(f"poster {name} is {exc}") from exc
 
     def _load(self, row: int) -> dict[str, Any]:
-        return {"poster": self._poster(row, open_image), "plot": self._plots[row]}
+        return {"poster": self._poster(row, check=False), "plot": self._plots[row]}
 
     def _check(self, row: int) -> None:
-        self._poster(row, check_image)
+        self._poster(row, check=True)
 
 
 def find_prefix(archive: Archive, marker: str) -> str:

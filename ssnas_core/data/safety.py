@@ -26,6 +26,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -117,6 +118,10 @@ class Archive:
     def read(self, name: str) -> bytes:
         raise NotImplementedError
 
+    def open_member(self, name: str) -> BinaryIO:
+        """A read-only stream of the member (for decoding without holding it whole in memory)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -181,6 +186,14 @@ class ZipArchive(Archive):
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
             raise DataFormatError(f"{self.label}: member {name!r} is corrupt ({exc})") from exc
 
+    def open_member(self, name: str) -> BinaryIO:
+        if name not in self._infos:
+            raise DataFormatError(f"{self.label}: no member {name!r}")
+        try:
+            return self._handle().open(self._infos[name])  # seekable; CRC checked at its end
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
+            raise DataFormatError(f"{self.label}: member {name!r} is corrupt ({exc})") from exc
+
     def close(self) -> None:
         if self._zf is not None:
             self._zf.close()
@@ -220,6 +233,14 @@ class DirArchive(Archive):
             raise UnsafeArchiveError(f"{self.label}: member {name!r} grew beyond the size limit")
         return data
 
+    def open_member(self, name: str) -> BinaryIO:
+        if name not in self.sizes:
+            raise DataFormatError(f"{self.label}: no member {name!r}")
+        path = self.root / check_member_name(name, self.label)
+        if path.is_symlink():
+            raise UnsafeArchiveError(f"{self.label}: {name!r} is a symlink")
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+
 
 def load_from_archive(path: str | os.PathLike, build, *, seed: int, deep: bool, limits: Limits):
     """Open ``path`` as an Archive and ``build(archive, path, seed)`` a raw dataset from it; with
@@ -239,6 +260,7 @@ def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     return images.open_image(data, limits.max_image_pixels)
 
 
-def check_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Prove image bytes decode, cheaply (``images.check_image``); returns the format name."""
+def check_image(data: bytes | BinaryIO, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Prove image bytes (or a stream) decode, cheaply (``images.check_image``); returns the
+    format name."""
     return images.check_image(data, limits.max_image_pixels)

@@ -193,3 +193,14 @@ def test_genres_written_as_one_string_are_explained(tmp_path):
     ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m))
     assert _rejected(ds)["0001001"] == ('genres must be a list of names, e.g. ["Comedy", '
                                         '"Romance"], not the text \'Comedy, Romance\'')
+
+
+def test_deep_check_streams_posters_instead_of_reading_them_whole(tmp_path, monkeypatch):
+    m = mmimdb_raw_members(8)
+    m["dataset/0001002.jpeg"] = b"<svg xmlns='http://www.w3.org/2000/svg'/>"
+    ds = load_mmimdb_raw(write_zip(tmp_path / "a.zip", m))
+    monkeypatch.setattr(ds.archive, "read", lambda name: pytest.fail(f"{name} read whole"))
+    ds.validate_all()
+    assert len(ds) == 7 and _rejected(ds) == {"0001002": "poster dataset/0001002.jpeg is not an "
+                                              "image Pillow can read: SVG is not supported "
+                                              "(vector graphics; convert it to PNG or JPEG)"}
