@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssnas", description="Client of the ssnas service "
                                      "(and `ssnas serve` to run one on this machine).")
     top = parser.add_subparsers(dest="group", required=True, metavar="{serve,datasets,jobs,models,predict}")
+    top.add_parser("serve", help="run the whole service on this machine (see `ssnas serve --help`)",
+                   add_help=False).set_defaults(func=_serve_elsewhere)
     commands.add_dataset_parsers(top.add_parser("datasets", help="upload, list, show, delete datasets")
                                  .add_subparsers(dest="cmd", required=True), common)
     jobs_cli.add_job_parsers(top.add_parser("jobs", help="submit, follow and manage search jobs")
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                                .add_subparsers(dest="cmd", required=True), common)
     commands.add_predict_parser(top, common)
     return parser
+
+
+def _serve_elsewhere(*_: Any) -> int:
+    """``serve`` is handled by the ``ssnas`` console script (worker/serve.py) before this parser."""
+    print("run `ssnas serve` (the console script) to start the service", file=sys.stderr)
+    return 2
 
 
 def emit(args: argparse.Namespace, data: Any, text: Callable[[], str] | str | None = None) -> None:
