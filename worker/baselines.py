@@ -33,7 +33,7 @@ log = logging.getLogger("ssnas.worker")
 BASELINE_METHODS = ("mfas", "late_fusion", "unimodal", "random")
 
 
-def _mfas_config(spec: dict[str, Any]):
+def mfas_config(spec: dict[str, Any]):
     from ssnas_core.baselines.mfas import MFASConfig
 
     return from_dict(MFASConfig, dict(spec.get("mfas") or {}))
@@ -44,7 +44,7 @@ def mfas_search_cost(spec: dict[str, Any]) -> float:
     epoch costs, times its epochs, for the planned number of candidates."""
     from ssnas_core.baselines.mfas import planned_evaluations
 
-    mc = _mfas_config(spec)
+    mc = mfas_config(spec)
     return 0.5 * mc.epochs * planned_evaluations(mc)
 
 
@@ -71,7 +71,7 @@ def _fusion(method: str, features: FeatureDataset, cfg: RunConfig, spec: dict[st
 
     nodes = features.node_specs
     if method == "mfas":
-        budget = Budget(run=cfg, mfas=_mfas_config(spec))
+        budget = Budget(run=cfg, mfas=mfas_config(spec))
         progress.mark("search")
         fusion, _, _ = mfas_best(features, cfg.finetune.label_fraction, cfg.seed, budget, workdir,
                                  callback=progress)

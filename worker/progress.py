@@ -1,5 +1,9 @@
 """From training-loop events to the job row: stage, progress, ETA, metrics, heartbeat, cancel.
 
+Progress and ETA come from ``eta.EtaModel`` once the job's plan is known (after its features
+open: ``set_plan``), with the machine's stage-rate profile, which ``save_profile`` updates when
+the job succeeds; before that (feature extraction) from fixed stage shares and this attempt's pace.
+
 ``JobProgress`` is the ``ssnas_core`` callback of one claimed job attempt. It writes progress to
 the row (throttled), writes one metrics row per finished epoch in the same transaction as that
 epoch's checkpoint, and raises ``StopRequested`` at the next step once ``cancel_requested`` is
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select
@@ -25,6 +30,7 @@ from ssnas_core.callbacks import ProgressEvent, StopRequested
 from ssnas_core.config import RunConfig
 
 from .dbretry import with_db_retry
+from .eta import EtaModel, Profile, StagePlan
 from .shutdown import ShutdownRequested, shutdown_requested
 
 log = logging.getLogger("ssnas.worker")
@@ -65,6 +71,33 @@ def stage_spans(cfg: RunConfig, with_features: bool,
     return spans
 
 
+def job_plan(features, cfg: RunConfig, spec: dict) -> tuple[dict[str, StagePlan], str]:
+    """The stages of this job in units (sample passes) per epoch and planned epochs, and the
+    search's kind (ssl, supervised, mfas; "none" for methods without a search)."""
+    from ssnas_core.pipeline import split_indices
+
+    n = {k: float(len(v)) for k, v in split_indices(features, cfg).items()}
+    sub, method = n["labeled"] + n["dev_labeled"], spec.get("method", "ssl")
+    plan, kind = {}, "none"
+    if method == "mfas":
+        from ssnas_core.baselines.mfas import planned_evaluations
+
+        from .baselines import mfas_config
+
+        mc, kind = mfas_config(spec), "mfas"
+        plan["search"] = StagePlan(mc.epochs * sub, float(planned_evaluations(mc)))
+    elif method in ("ssl", "supervised"):
+        kind = cfg.search.mode
+        plan["search"] = StagePlan(n["train"] + n["dev"] if kind == "ssl" else sub, float(cfg.search.epochs))
+        if kind == "ssl" and cfg.pretrain.epochs > 0:
+            plan["pretrain"] = StagePlan(n["train"], float(cfg.pretrain.epochs))
+    plan["finetune"] = StagePlan(sub, float(cfg.finetune.epochs))
+    plan["evaluate"] = StagePlan(n["dev_labeled"] + n["test"], 1.0)
+    plan["baselines"] = StagePlan(sub + n["test"], 1.0)
+    plan["saving"] = StagePlan(1.0, 1.0)
+    return plan, kind
+
+
 class JobProgress:
     """The callback for one job attempt (see module docstring).
 
@@ -74,9 +107,12 @@ class JobProgress:
 
     def __init__(self, job_id: str, attempt: int, cfg: RunConfig, with_features: bool,
                  on_epoch_end: Callable[[Session, ProgressEvent], None] | None = None,
-                 min_interval_s: float = 1.0, search_cost: float | None = None):
-        self.job_id, self.attempt = job_id, attempt
-        self.spans = stage_spans(cfg, with_features, search_cost)
+                 min_interval_s: float = 1.0, search_cost: float | None = None,
+                 profile_path: Path | None = None):
+        self.job_id, self.attempt, self.cfg = job_id, attempt, cfg
+        self.spans = stage_spans(cfg, with_features, search_cost)  # until the plan is known
+        self.profile_path, self.model, self.started = profile_path, None, time.monotonic()
+        self._progress = 0.0
         self.on_epoch_end = on_epoch_end
         self.min_interval_s = min_interval_s
         self.cancel = threading.Event()
@@ -93,6 +129,39 @@ class JobProgress:
     def stage(self) -> str | None:
         """The last stage recorded on the row by this attempt."""
         return self._stage
+
+    def set_plan(self, features, spec: dict, extracted: bool) -> None:
+        """From here on progress and ETA come from ``eta.EtaModel`` with this machine's profile
+        (a plan that cannot be made leaves the fixed shares in place: the method says why)."""
+        try:
+            plan, kind = job_plan(features, self.cfg, spec)
+        except (ValueError, KeyError) as exc:
+            log.warning("no ETA plan: %s", exc, extra={"job_id": self.job_id})
+            return
+        now = time.monotonic()
+        done = {"features": (now - self.started, float(len(features)))} if extracted else None
+        profile = Profile.load(self.profile_path) if self.profile_path else Profile()
+        self.model = EtaModel(plan, profile, self.cfg.finetune.patience, kind, t0=self.started, now=now, done=done)
+
+    def save_profile(self) -> None:
+        """The job succeeded: its stage rates join this machine's profile (best effort)."""
+        if self.model is None or self.profile_path is None:
+            return
+        try:
+            self.model.finish()
+            self.model.profile.save(self.profile_path)
+        except OSError:
+            log.exception("could not save the ETA profile", extra={"job_id": self.job_id})
+
+    def estimate(self, event: ProgressEvent) -> tuple[float, float | None]:
+        """(progress over the whole job, seconds left or None); progress never goes back."""
+        if self.model is not None:
+            progress, eta = self.model.update(event)
+        else:
+            progress = self.overall(event)
+            eta = self.eta(progress)
+        self._progress = max(self._progress, progress)
+        return self._progress, eta
 
     def overall(self, event: ProgressEvent) -> float:
         lo, hi = self.spans.get(event.stage, (0.0, 0.0))
@@ -128,8 +197,7 @@ class JobProgress:
         changed = event.stage != self._stage
         if changed and self._stage == "features":
             self._t0 = None  # extraction runs at its own pace: time the training stages afresh
-        progress = self.overall(event)
-        eta = self.eta(progress)
+        progress, eta = self.estimate(event)
         now = time.monotonic()
         if not (event.end_of_epoch or changed or now - self._last_write >= self.min_interval_s):
             return
@@ -161,8 +229,9 @@ class JobProgress:
     def mark(self, stage: str) -> None:
         """Record a stage the pipeline does not report itself (e.g. "saving")."""
         self.check_stop()
-        progress = self.spans.get(stage, (0.0, 0.0))[0]
-        self.write(ProgressEvent(stage, 0, 1, 0, 1), progress, self.eta(progress))
+        event = ProgressEvent(stage, 0, 1, 0, 1)
+        progress, eta = self.estimate(event)
+        self.write(event, progress, eta)
         self._stage, self._last_write = stage, time.monotonic()
 
 

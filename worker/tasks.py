@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import shutil
+import socket
 import sys
 import traceback
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ def execute(job_id: str) -> dict[str, Any]:
     ws = get_worker_settings()
     with_features = claimed.dataset is not None and needs_extraction(claimed.dataset)
     progress = JobProgress(job_id, claimed.attempt, cfg, with_features,
-                           min_interval_s=ws.progress_min_interval_s, search_cost=search_cost)
+                           min_interval_s=ws.progress_min_interval_s, search_cost=search_cost,
+                           profile_path=Path(get_settings().work_dir) / "eta" / f"{socket.gethostname()}.json")
     heart = Heartbeat(progress, ws.heartbeat_interval_s, ws.stall_timeout_s)
     heart.start()
     # per attempt: a hung old attempt on a shared volume never writes into the new one's files
@@ -160,11 +162,13 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
                 quotas.check_storage(s, c.owner_id, "this job")
         from .baselines import job_result, run_method
 
+        progress.set_plan(features, c.spec, extracted=needs_extraction(c.dataset))
         result = run_method(features, cfg, c.spec, workdir, progress)
         progress.mark("baselines")
         meta, summary = job_result(features, cfg, c.spec, result)
         progress.mark("saving")
         with_db_retry(lambda: store_result(c, cfg, result, features, sync, meta, summary), "saving the result")
+        progress.save_profile()  # this machine's stage rates, for the next jobs' ETA
         return SUCCEEDED
     except LostOwnership:
         log.warning("lost ownership; leaving the job to its new attempt", extra={"job_id": c.job_id})

@@ -1,0 +1,215 @@
+"""Progress and ETA of a job from measured rates (pure: no database, no torch).
+
+A job's plan gives each stage a number of *units* (sample passes): per epoch, the samples the
+stage reads (search: train + dev, or the labeled and dev subsets for a supervised search; an MFAS
+candidate: its epochs times those subsets; pretraining: train; finetuning: labeled + dev subset;
+evaluation: dev subset + test; the baseline panel: the three subsets; feature extraction: every
+sample), times its planned epochs. A ``Profile`` holds, per machine, the seconds per unit each
+stage took in finished jobs (a running mean) and the share of its planned epochs finetuning ran
+before early stopping.
+
+While a stage runs, its own measured rate (seconds per unit since it started in this attempt)
+prices what is left of it; later stages are priced by the profile's rates scaled by how fast
+this attempt runs compared to the profile (time so far / profile time of the same work), so a
+busy machine or a larger network slows every later stage by the same factor. Finetuning is
+planned at the profile's ran share of its epochs (a prior of one half on a new machine) and, once
+it runs, at the later of that and the epoch where it stops if the dev score no longer improves
+(best epoch + patience + 1, per fit when it fits several heads): its early stop is anticipated,
+not a jump to the end. Progress is the time done over time done + ETA, never decreasing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ssnas_core.callbacks import ProgressEvent
+
+STAGES = ("features", "search", "pretrain", "finetune", "evaluate", "baselines", "saving")
+# seconds per unit measured on a 2-core CPU machine (bench/eta.py); only their ratios matter
+# until a machine has its own profile
+DEFAULT_RATE = {"features": 5e-3, "search": 2e-4, "search:supervised": 2e-4, "search:mfas": 2e-5,
+                "pretrain": 1e-4, "finetune": 2e-5, "evaluate": 2e-5, "baselines": 2e-3, "saving": 0.2}
+
+
+@dataclass
+class StagePlan:
+    per_epoch: float  # units per epoch
+    epochs: float  # planned epochs (positions are in epochs)
+
+
+@dataclass
+class Profile:
+    """Per-machine stage rates (seconds per unit) and finetuning's ran share, from finished jobs."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    finetune_share: float = 0.5  # a prior until this machine has finished a job
+
+    def rate(self, key: str) -> float:
+        base = key.split(":")[0]
+        return self.rates.get(key) or self.rates.get(base) or DEFAULT_RATE.get(key) or DEFAULT_RATE[base]
+
+    def record(self, key: str, seconds: float, units: float, keep: int = 10) -> None:
+        """Running mean over the last ``keep`` jobs (older ones fade)."""
+        if units <= 0 or seconds <= 0:
+            return
+        n = min(self.counts.get(key, 0), keep - 1)
+        self.rates[key] = (self.rates.get(key, 0.0) * n + seconds / units) / (n + 1)
+        self.counts[key] = n + 1
+
+    @classmethod
+    def load(cls, path: Path) -> "Profile":
+        try:
+            d = json.loads(Path(path).read_text())
+            return cls({k: float(v) for k, v in d["rates"].items()}, {k: int(v) for k, v in d["counts"].items()},
+                       float(d.get("finetune_share", 0.5)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"rates": self.rates, "counts": self.counts,
+                                   "finetune_share": self.finetune_share}))
+        os.replace(tmp, path)
+
+
+def stage_key(stage: str, search_kind: str) -> str:
+    """Profile key: searches are priced by kind (ssl, supervised, mfas), other stages alone."""
+    return f"search:{search_kind}" if stage == "search" else stage
+
+
+class EtaModel:
+    """Feed it every progress event (``update``); it answers (progress, eta_s or None).
+
+    ``t0``: when the attempt started (its time before the plan counts as spent); ``done``:
+    stages finished before the plan existed, stage -> (seconds, units) (feature extraction).
+    """
+
+    def __init__(self, plan: dict[str, StagePlan], profile: Profile, patience: int,
+                 search_kind: str = "ssl", t0: float | None = None, now: float | None = None,
+                 done: dict[str, tuple[float, float]] | None = None):
+        self.plan, self.profile, self.patience, self.kind = dict(plan), profile, patience, search_kind
+        now = time.monotonic() if now is None else now
+        ft = self.plan.get("finetune")
+        self.ft_len = ft.epochs if ft else 0.0  # epochs of one finetuning fit
+        self.ft_expect = max(1.0, round(self.ft_len * profile.finetune_share))  # what a fit runs, typically
+        if ft is not None:  # anticipate early stopping from past jobs
+            ft.epochs = min(ft.epochs, self.ft_expect)
+        self.ft_ran, self.ft_seg, self.ft_fits = 0, -1, 1
+        self.t0 = now if t0 is None else t0
+        self.stage: str | None = None
+        self.stage_start = self.last_t = now
+        self.pos = self.pos0 = 0.0
+        self.done_time = {k: v[0] for k, v in (done or {}).items()}  # stages finished in this attempt
+        self.done_units = {k: v[1] for k, v in (done or {}).items()}
+        self.best = (-1.0, -1)  # finetuning: best dev score and its epoch
+        self.progress = 0.0
+
+    def _units(self, stage: str, epochs: float | None = None) -> float:
+        p = self.plan.get(stage)
+        return 0.0 if p is None else p.per_epoch * (p.epochs if epochs is None else epochs)
+
+    def _cost(self, stage: str, epochs: float | None = None) -> float:
+        """Profile seconds of ``epochs`` (default: all planned) of ``stage``."""
+        return self._units(stage, epochs) * self.profile.rate(stage_key(stage, self.kind))
+
+    def _switch(self, stage: str, event: ProgressEvent) -> None:
+        if self.stage is not None:
+            if self.pos <= self.pos0 and self.stage in self.plan:  # a marked stage: no events, ran whole
+                self.pos = self.pos0 + self.plan[self.stage].epochs
+            self.done_time[self.stage] = self.last_t - self.stage_start
+            self.done_units[self.stage] = self._units(self.stage, self.pos - self.pos0)
+            if self.stage in self.plan:  # a stage that ended early has nothing left
+                self.plan[self.stage].epochs = self.pos
+        self.stage, self.stage_start = stage, self.last_t
+        resumed = event.epochs > 0 and stage != "finetune"  # finetuning always starts afresh
+        self.pos = self.pos0 = float(event.epoch) if resumed else 0.0
+
+    def _finetune(self, event: ProgressEvent) -> None:
+        """Finetuning runs one or more fits of ``ft_len`` epochs (event epochs count them all), each
+        stopping early: position = epochs run; plan = those + the rest of this fit (to its typical
+        length, or later to where it stops if the dev score does not improve any more) + the later
+        fits at their typical length."""
+        if not event.end_of_epoch or self.ft_len <= 0:
+            return
+        seg, local = divmod(event.epoch, int(self.ft_len))
+        self.ft_fits = max(1, round(event.epochs / self.ft_len))
+        if seg != self.ft_seg:
+            self.ft_seg, self.best = seg, (-1.0, -1)
+        self.ft_ran += 1
+        score = event.metrics.get("dev_weighted_f1")
+        if score is not None and score > self.best[0]:
+            self.best = (float(score), local)
+        horizon = min(self.ft_len, self.best[1] + self.patience + 1) if self.best[1] >= 0 else self.ft_len
+        stop_at = max(horizon, self.ft_expect)  # a fit runs its typical length unless it stalls later
+        rest = max(0.0, stop_at - local - 1) + max(0, self.ft_fits - seg - 1) * self.ft_expect
+        self.pos = float(self.ft_ran)
+        self.plan["finetune"].epochs = self.pos + rest
+
+    def scale(self) -> float | None:
+        """This attempt's seconds over the profile's seconds for the same work (None: no work yet)."""
+        t = sum(self.done_time.values()) + (self.last_t - self.stage_start)
+        work = sum(self.done_units[s] * self.profile.rate(stage_key(s, self.kind)) for s in self.done_time)
+        if self.stage is not None:
+            work += self._cost(self.stage, self.pos - self.pos0)
+        return t / work if work > 0 and t > 0 else None
+
+    def _later(self) -> tuple[str, ...]:
+        return STAGES[STAGES.index(self.stage) + 1:] if self.stage in STAGES else STAGES
+
+    def remaining(self) -> float | None:
+        """Seconds left: the current stage at its own rate, later stages at the scaled profile."""
+        k = self.scale()
+        if k is None:
+            return None
+        left = 0.0
+        if self.stage is not None:
+            done_here, elapsed = self._units(self.stage, self.pos - self.pos0), self.last_t - self.stage_start
+            rate = elapsed / done_here if done_here > 0 and elapsed > 0 else None
+            rest = max(0.0, self.plan[self.stage].epochs - self.pos) if self.stage in self.plan else 0.0
+            left = self._units(self.stage, rest) * rate if rate else k * self._cost(self.stage, rest)
+        return left + k * sum(self._cost(s) for s in self._later() if s not in self.done_time)
+
+    def update(self, event: ProgressEvent, now: float | None = None) -> tuple[float, float | None]:
+        now = time.monotonic() if now is None else now
+        if event.stage != self.stage:
+            self._switch(event.stage, event)
+        self.last_t = now
+        if event.stage == "finetune" and "finetune" in self.plan:
+            self._finetune(event)
+        else:
+            self.pos = event.progress * event.epochs if event.epochs > 0 else 1.0
+        eta = self.remaining()
+        self.progress = max(self.progress, self._fraction(eta))
+        return self.progress, eta
+
+    def _fraction(self, eta: float | None) -> float:
+        """Time spent (with an estimate of earlier attempts' share) over spent + left."""
+        earlier = [s for s in STAGES if s not in self._later() and s != self.stage and s not in self.done_time]
+        prior = sum(self._cost(s) for s in earlier) + (self._cost(self.stage, self.pos0) if self.stage else 0.0)
+        k = self.scale()
+        if eta is None or k is None:  # no pace yet: the profile's shares
+            total = sum(self._cost(s) for s in self.plan)
+            done = prior + (self._cost(self.stage, self.pos - self.pos0) if self.stage else 0.0)
+            return min(0.999, done / total) if total > 0 else 0.0
+        spent = self.last_t - self.t0 + k * prior
+        return min(0.999, spent / (spent + eta)) if spent + eta > 0 else 0.0
+
+    def finish(self, now: float | None = None) -> None:
+        """The job ended: record the stages this attempt ran into the profile."""
+        self.last_t = time.monotonic() if now is None else now
+        if self.stage is not None:
+            self._switch("done", ProgressEvent("done", 0, 0, 0, 0))
+        for stage, seconds in self.done_time.items():
+            if stage in self.plan or stage == "features":
+                self.profile.record(stage_key(stage, self.kind), seconds, self.done_units.get(stage, 0.0))
+        if "finetune" in self.done_time and self.ft_len > 0 and self.ft_ran > 0:
+            share = min(1.0, self.ft_ran / (self.ft_len * self.ft_fits))
+            n = min(self.profile.counts.get("finetune", 1), 10)
+            self.profile.finetune_share = (self.profile.finetune_share * (n - 1) + share) / n
