@@ -163,6 +163,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
         from .baselines import job_result, run_method
 
         progress.set_plan(features, c.spec, extracted=needs_extraction(c.dataset))
+        log_protocol_notes(c.job_id, features, cfg)
         result = run_method(features, cfg, c.spec, workdir, progress)
         progress.mark("baselines")
         meta, summary = job_result(features, cfg, c.spec, result)
@@ -184,6 +185,18 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
     finally:
         if lease is not None:
             lease.release()
+
+
+def log_protocol_notes(job_id: str, features, cfg: RunConfig) -> None:
+    """Where the data cannot meet the protocol, said in the job's log before the work starts
+    (and in its result at the end)."""
+    from ssnas_core.baselines.panel import protocol_notes
+
+    notes = protocol_notes(features, cfg)
+    if notes:
+        with session_scope() as s:
+            for note in notes:
+                job_runtime.append_log(s, job_id, "warning", f"warning: {note}")
 
 
 def _restore(job_id: str, workdir: Path) -> list[str]:
