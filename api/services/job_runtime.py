@@ -103,10 +103,10 @@ def heartbeat(session: Session, job_id: str, stage: str | None = None,
     job.heartbeat_at = utcnow()
     if stage is not None:
         job.stage = stage
-    if progress is not None:
+    if progress is not None and math.isfinite(progress):
         job.progress = float(min(max(progress, 0.0), 1.0))
-    if eta_s is not None:
-        job.eta_s = float(eta_s)
+    if eta_s is not None:  # a non-finite ETA is unknown (JSON responses cannot carry NaN)
+        job.eta_s = float(eta_s) if math.isfinite(eta_s) else None
     session.flush()
     return bool(job.cancel_requested)
 
@@ -149,7 +149,7 @@ def finish_job(session: Session, job_id: str, status: str, error: str | None = N
 def create_model(session: Session, job: Job, genotype: dict, metrics: dict,
                  label_names: list, threshold: float, checkpoint_id: str,
                  node_specs: list, backbones: dict | None) -> Model:
-    model = Model(owner_id=job.owner_id, job_id=job.id, genotype=genotype, metrics=finite_json(metrics),
+    model = Model(owner_id=job.owner_id, job_id=job.id, genotype=finite_json(genotype), metrics=finite_json(metrics),
                   label_names=list(label_names), threshold=float(threshold),
                   checkpoint_id=checkpoint_id, node_specs=list(node_specs), backbones=backbones)
     session.add(model)

@@ -29,3 +29,14 @@ def test_nonfinite_metrics_and_results_are_stored_as_null(client, alice):
 def test_finite_json_keeps_ordinary_values():
     value = {"a": [1, 2.5, "x", None, True], "b": (np.int64(3), np.float16(0.5))}
     assert rt.finite_json(value) == {"a": [1, 2.5, "x", None, True], "b": [3, 0.5]}
+
+
+def test_a_nonfinite_heartbeat_keeps_progress_and_clears_the_eta(client, alice):
+    job = make_job("alice", make_dataset("alice"), status=RUNNING)
+    with session_scope() as s:
+        rt.heartbeat(s, job, stage="search", progress=0.4, eta_s=30.0)
+    with session_scope() as s:
+        rt.heartbeat(s, job, progress=float("nan"), eta_s=float("inf"))
+    r = client.get(f"/jobs/{job}", headers=alice)
+    assert r.status_code == 200, r.text
+    assert (r.json()["progress"], r.json()["eta_s"]) == (0.4, None)
