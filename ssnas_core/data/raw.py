@@ -152,6 +152,16 @@ class RawBase:
     def split_counts(self) -> dict[str, int]:
         return {name: int((self.split == code).sum()) for name, code in SPLIT_CODES.items()}
 
+    def label_counts(self) -> dict[str, dict[str, int]]:
+        """Split -> label name -> samples carrying that label (the dashboard's label table)."""
+        out = {}
+        for name, code in SPLIT_CODES.items():
+            rows = self.labels[self.split == code]
+            per = (rows.sum(axis=0) if self.task == "multilabel"
+                   else np.bincount(rows, minlength=len(self.label_names)))
+            out[name] = {label: int(n) for label, n in zip(self.label_names, per)}
+        return out
+
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the samples where ``mask`` is true (callers record the others first)."""
         mask = np.asarray(mask, dtype=bool)
@@ -190,6 +200,7 @@ class RawBase:
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (what ``detect.inspect`` returns for raw formats)."""
         return {"num_samples": len(self), "split_counts": self.split_counts(),
+                "label_counts": self.label_counts(),
                 "fields": dict(self.fields), "modalities": sorted(set(self.fields.values())),
                 "label_names": list(self.label_names), "task": self.task,
                 "report": self.report.to_json()}

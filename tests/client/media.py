@@ -36,13 +36,26 @@ def plot(genres: list[str], i: int) -> str:
     return f"Movie {i}: " + " and ".join(WORDS[g] for g in genres) + "."
 
 
+def split_of(i: int, n: int) -> str:
+    return "train" if i < 0.6 * n else ("dev" if i < 0.8 * n else "test")
+
+
+def label_counts(n: int = 60) -> dict[str, dict[str, int]]:
+    """Split -> genre -> samples, as write_archive(n) labels them."""
+    out = {s: dict.fromkeys(GENRES, 0) for s in ("train", "dev", "test")}
+    for i in range(n):
+        for g in sample_genres(i):
+            out[split_of(i, n)][g] += 1
+    return out
+
+
 def write_archive(path: Path, n: int = 60) -> Path:
     lines = []
     with zipfile.ZipFile(path, "w") as zf:
         for i in range(n):
             g = sample_genres(i)
             zf.writestr(f"posters/{i}.png", poster(g, i))
-            split = "train" if i < 0.6 * n else ("dev" if i < 0.8 * n else "test")
+            split = split_of(i, n)
             lines.append(json.dumps({"id": f"m{i}", "poster": f"posters/{i}.png", "plot": plot(g, i),
                                      "labels": g, "split": split}))
         zf.writestr("manifest.jsonl", "\n".join(lines) + "\n")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from media import TINY, poster, write_archive, zip_folder
+from media import TINY, label_counts, poster, write_archive, zip_folder
 
 from ssnas_client import Client
 from ssnas_client.cli import main
@@ -47,6 +47,7 @@ def test_upload_submit_watch_download_predict(cli_env, capsys, tmp_path):
     assert rc == 0 and js(capsys, "datasets", "show", quiet_id.strip())["name"] == "movies"  # the file's stem
     ds = js(capsys, "datasets", "upload", str(archive), "--name", "movies")
     assert ds["format"] == "generic" and ds["summary"]["num_samples"] == 60 and ds["name"] == "movies"
+    assert ds["summary"]["label_counts"] == label_counts(60)  # per split and genre, for the dashboard
     assert ds["id"] in [d["id"] for d in js(capsys, "datasets", "list")["items"]]
     assert js(capsys, "datasets", "show", ds["id"])["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from media import TINY, poster, write_archive
+from media import TINY, label_counts, poster, write_archive
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
@@ -125,6 +125,15 @@ def test_dashboard_follows_a_job_predicts_and_isolates_owners(service, browser, 
     card = wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, f"#compare-grid [data-job='{job.id}']")))
     assert card.find_elements(By.CSS_SELECTOR, "svg.chart path.series")
     assert "test weighted F1" in d.find_element(By.TAG_NAME, "table").text
+
+    d.get(f"{service.url}/ui/#/datasets")
+    wait(d, EC.presence_of_element_located((By.LINK_TEXT, "movies"))).click()
+    counts = wait(d, EC.visibility_of_element_located((By.ID, "label-counts"))).text
+    expected = label_counts(60)
+    horror = [r for r in counts.splitlines() if r.startswith("horror")][0].split()
+    assert horror[1:5] == [str(expected[s]["horror"]) for s in ("train", "dev", "test")] + [
+        str(sum(expected[s]["horror"] for s in expected))]
+    assert "split_counts" in d.find_element(By.ID, "main").text
 
     d.find_element(By.ID, "signout").click()
     sign_in(d, service.url, service.other_key)

@@ -13,14 +13,19 @@ export async function datasetsPage(root) {
       : el("p", { class: "muted" }, "No datasets yet: `ssnas datasets upload FILE`."));
 }
 
+// summary.label_counts: split -> label -> samples (or label -> samples): a table with a bar of the total
 function labelCounts(summary) {
-  const counts = summary.label_counts || summary.labels?.counts;
+  const counts = summary.label_counts;
   if (!counts || typeof counts !== "object") return null;
-  const entries = Array.isArray(counts) ? counts.map((c, i) => [summary.label_names?.[i] ?? i, c])
-    : Object.entries(counts);
-  const total = Math.max(...entries.map(([, c]) => (typeof c === "number" ? c : 0)), 1);
-  return el("div", { class: "card" }, el("h2", {}, "Label counts"),
-    entries.map(([name, c]) => el("div", { class: "genre" }, el("span", {}, name), bar(c / total), el("span", { class: "num" }, fmtNum(c)))));
+  const perSplit = Object.values(counts).every((v) => v && typeof v === "object");
+  const splits = perSplit ? Object.keys(counts) : ["all"];
+  const bySplit = perSplit ? counts : { all: counts };
+  const labels = [...new Set(splits.flatMap((sp) => Object.keys(bySplit[sp])))];
+  const total = (l) => splits.reduce((a, sp) => a + (bySplit[sp][l] || 0), 0);
+  const most = Math.max(1, ...labels.map(total));
+  const rows = labels.map((l) => [l, ...splits.map((sp) => fmtNum(bySplit[sp][l] ?? 0)), fmtNum(total(l)), bar(total(l) / most)]);
+  return el("div", { class: "card", id: "label-counts" }, el("h2", {}, "Label counts"),
+    table(["label", ...splits, "total", ""], rows, splits.map((_, i) => i + 1).concat([splits.length + 1])));
 }
 
 export async function datasetPage(root, id) {
