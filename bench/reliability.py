@@ -10,6 +10,7 @@ started again: the job ends, and a reference job of the same spec run without fa
 with the same genotype.
 
     python bench/reliability.py [--epochs 40]      # -> bench/results/reliability.json ("faults")
+    python bench/reliability.py --fuzz             # the API schema fuzz (bench/api_fuzz.py) -> "fuzz"
 
 Other keys of reliability.json (e.g. "fuzz", written by the API fuzz run) are kept.
 """
@@ -168,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--workdir", type=Path, default=REPO / "bench" / "work" / "reliability")
+    p.add_argument("--fuzz", action="store_true", help="run only the schemathesis fuzz of the API")
+    p.add_argument("--fuzz-examples", type=int, default=25)
+    p.add_argument("--fuzz-time", type=int, default=300)
     args = p.parse_args(argv)
+    if args.fuzz:
+        return fuzz_main(args)
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     t0 = time.time()
     figures = run(args.workdir, args.epochs)
@@ -178,6 +184,29 @@ def main(argv: list[str] | None = None) -> int:
     merge_results("faults", figures)
     print(json.dumps({k: figures[k] for k in ("kills", "sigterm", "kill9_serve", "same_genotype")}, indent=1))
     return 0
+
+
+def fuzz_main(args: argparse.Namespace) -> int:
+    """The fuzz on a fresh Postgres database (tests' Postgres and Redis, see tests/api/conftest.py)."""
+    import api_fuzz
+    from api_factories import create_database, drop_database, pg_url
+
+    name = create_database("ssnas_fuzz")
+    work = args.workdir / "fuzz"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        redis_url = os.environ.get("SSNAS_TEST_REDIS", "redis://127.0.0.1:6379/9")
+        figures, output = api_fuzz.fuzz(work, pg_url(name), redis_url, args.fuzz_examples, args.fuzz_time)
+    finally:
+        drop_database(name)
+    figures.update({"command": f"python bench/reliability.py --fuzz --fuzz-examples {args.fuzz_examples} "
+                               f"--fuzz-time {args.fuzz_time}", "machine": f"{os.cpu_count()} cores",
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    merge_results("fuzz", figures)
+    print(output[-4000:])
+    print(json.dumps({k: figures[k] for k in ("cases", "unique_failures", "failures", "errors")}, indent=1))
+    return 0 if figures["exit_code"] == 0 else 1
 
 
 if __name__ == "__main__":

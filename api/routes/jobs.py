@@ -21,7 +21,7 @@ NO_GENOTYPE = "no genotype yet"
 
 
 @router.post("", status_code=202, response_model=JobOut,
-             responses=responses(404, 413, 429, _404="dataset not found",
+             responses=responses(400, 404, 413, 429, _404="dataset not found",
                                  _413="the owner's storage quota is used up"))
 async def create_job(body: JobCreate, db: DbDep, owner: OwnerDep, settings: SettingsDep) -> JobOut:
     """Submit a search job; answers at once with the queued job."""

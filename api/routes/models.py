@@ -104,12 +104,12 @@ async def _json_request(request: Request, loaded: Any) -> tuple[list[dict] | Non
                                  _409="the model's weights are not stored completely"))
 async def predict(model_id: str, request: Request, db: DbDep, owner: OwnerDep) -> PredictOut:
     """Per-label probabilities and predicted labels for raw inputs or precomputed features."""
-    loaded = await db.run(predictions.load, owner, model_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "multipart/form-data"):
+        raise UnsupportedMediaType("send application/json or multipart/form-data")
+    loaded = await db.run(predictions.load, owner, model_id)
     if ctype == "application/json":
         samples, features = await _json_request(request, loaded)
-    elif ctype == "multipart/form-data":
-        samples, features = await _multipart_samples(request, loaded), None
     else:
-        raise UnsupportedMediaType("send application/json or multipart/form-data")
+        samples, features = await _multipart_samples(request, loaded), None
     return await run_in_threadpool(predictions.infer, loaded, model_id, samples, features)

@@ -26,7 +26,11 @@ def start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = spawn([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", str(port),
                   "--log-level", "warning"], env, open(log, "ab"))
-    wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), 60, "the API", proc)
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), 180, "the API", proc)
+    except (TimeoutError, RuntimeError) as exc:
+        stop(proc)
+        raise RuntimeError(f"{exc}; its log ends with: {log.read_text()[-3000:]}") from exc
     return proc, f"http://127.0.0.1:{port}"
 
 
