@@ -83,10 +83,31 @@ def mfas_svg(g: dict[str, Any]) -> str:
     return _document(ox + 120 + MARGIN, height, f"MFAS architecture: {len(layers)} fusion layers", parts)
 
 
+def late_fusion_svg(g: dict[str, Any]) -> str:
+    """Late fusion / unimodal head: the nodes it reads, pooled and concatenated, then an MLP."""
+    names = [str(n) for n in g.get("late_fusion") or []]
+    height = max(len(names) * (NODE_H + GAP), NODE_H * 2) + 2 * MARGIN + LINE
+    x, y = MARGIN + NODE_W + COL_GAP, (height - NODE_H) / 2
+    parts = [_box(x, y, CELL_W / 2, NODE_H, "#fff4e0"), _text(x + 8, y + 18, "concat + MLP", 12, "bold"),
+             _text(x + 8, y + 34, f"hidden {g.get('hidden', '?')}", 11)]
+    for i, name in enumerate(names):
+        ny = MARGIN + LINE + i * (NODE_H + GAP)
+        parts += [_box(MARGIN, ny, NODE_W, NODE_H, "#e8f0fe"), _text(MARGIN + 8, ny + 26, name, 12, "bold"),
+                  _edge(MARGIN + NODE_W, ny + NODE_H / 2, x, y + NODE_H / 2)]
+    ox = x + CELL_W / 2 + COL_GAP
+    parts += [_box(ox, y, 120, NODE_H, "#e6f4ea"), _text(ox + 60, height / 2 + 4, "output", 11, "bold", "middle"),
+              _edge(x + CELL_W / 2, y + NODE_H / 2, ox, height / 2)]
+    kind = "late fusion" if len(names) != 1 else "unimodal head"
+    return _document(ox + 120 + MARGIN, height, f"{kind}: {len(names)} node(s)", parts)
+
+
 def genotype_svg(g: dict[str, Any]) -> str:
-    """The SVG document for genotype JSON ``g`` (BM-NAS cells, or the MFAS baseline's chain)."""
+    """The SVG document for genotype JSON ``g`` (BM-NAS cells, the MFAS baseline's chain, or a
+    late fusion / unimodal head)."""
     if "mfas" in g:
         return mfas_svg(g)
+    if "late_fusion" in g:
+        return late_fusion_svg(g)
     nodes, cells = g.get("nodes", []), g.get("steps", [])
     edges, n = g.get("edges", []), len(g.get("nodes", []))
     heights = [LINE * (len(_cell_lines(c)) + 2) + 8 for c in cells]

@@ -229,6 +229,17 @@ def test_mfas_genotype_svg(client, alice):
     assert len(list(root.iter("{http://www.w3.org/2000/svg}path"))) == 2 + 3 + 1 + 1  # + arrow
 
 
+def test_late_fusion_genotype_svg(client, alice):
+    job = make_job("alice", make_dataset("alice"), status=SUCCEEDED, result={"genotype": {
+        "late_fusion": ["img.head", "txt.vec"], "hidden": 256}})
+    r = client.get(f"/jobs/{job}/genotype.svg", headers=alice)
+    assert r.status_code == 200
+    root = ET.fromstring(r.text)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    for word in ("img.head", "txt.vec", "concat + MLP", "hidden 256", "late fusion"):
+        assert word in texts
+
+
 def test_poll_etag_answers_304_until_the_job_changes(client, alice, bob):
     job = make_job("alice", make_dataset("alice"))
     first = client.get(f"/jobs/{job}", headers=alice)
