@@ -31,8 +31,8 @@ from ssnas_core.callbacks import ProgressEvent
 STAGES = ("features", "search", "pretrain", "finetune", "evaluate", "baselines", "saving")
 # seconds per unit measured on a 2-core CPU machine (bench/eta.py); only their ratios matter
 # until a machine has its own profile
-DEFAULT_RATE = {"features": 5e-3, "search": 2e-4, "search:supervised": 2e-4, "search:mfas": 2e-5,
-                "pretrain": 1e-4, "finetune": 2e-5, "evaluate": 2e-5, "baselines": 2e-3, "saving": 0.2}
+DEFAULT_RATE = {"features": 0.05, "search": 0.01, "search:supervised": 0.01, "search:mfas": 0.004,
+                "pretrain": 0.004, "finetune": 0.004, "evaluate": 0.1, "baselines": 0.15, "saving": 0.5}
 
 
 @dataclass
@@ -106,6 +106,7 @@ class EtaModel:
         self.stage: str | None = None
         self.stage_start = self.last_t = now
         self.pos = self.pos0 = 0.0
+        self.first = None
         self.done_time = {k: v[0] for k, v in (done or {}).items()}  # stages finished in this attempt
         self.done_units = {k: v[1] for k, v in (done or {}).items()}
         self.best = (-1.0, -1)  # finetuning: best dev score and its epoch
@@ -130,6 +131,7 @@ class EtaModel:
         self.stage, self.stage_start = stage, self.last_t
         resumed = event.epochs > 0 and stage != "finetune"  # finetuning always starts afresh
         self.pos = self.pos0 = float(event.epoch) if resumed else 0.0
+        self.first: tuple[float, float] | None = None  # (time, position) of the stage's first event
 
     def _finetune(self, event: ProgressEvent) -> None:
         """Finetuning runs one or more fits of ``ft_len`` epochs (event epochs count them all), each
@@ -171,6 +173,8 @@ class EtaModel:
         left = 0.0
         if self.stage is not None:
             done_here, elapsed = self._units(self.stage, self.pos - self.pos0), self.last_t - self.stage_start
+            if self.first is not None and self.pos > self.first[1]:  # pace after the first event: no warm-up
+                done_here, elapsed = self._units(self.stage, self.pos - self.first[1]), self.last_t - self.first[0]
             rate = elapsed / done_here if done_here > 0 and elapsed > 0 else None
             rest = max(0.0, self.plan[self.stage].epochs - self.pos) if self.stage in self.plan else 0.0
             left = self._units(self.stage, rest) * rate if rate else k * self._cost(self.stage, rest)
@@ -185,6 +189,8 @@ class EtaModel:
             self._finetune(event)
         else:
             self.pos = event.progress * event.epochs if event.epochs > 0 else 1.0
+        if self.first is None and self.pos > self.pos0:
+            self.first = (now, self.pos)
         eta = self.remaining()
         self.progress = max(self.progress, self._fraction(eta))
         return self.progress, eta
