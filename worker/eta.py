@@ -3,8 +3,8 @@
 A job's plan gives each stage a number of *units* (sample passes): per epoch, the samples the
 stage reads (search: train + dev, or the labeled and dev subsets for a supervised search; an MFAS
 candidate: its epochs times those subsets; pretraining: train; finetuning: labeled + dev subset;
-evaluation: dev subset + test; the baseline panel: the three subsets; feature extraction: every
-sample), times its planned epochs. A ``Profile`` holds, per machine, the seconds per unit each
+feature extraction: every sample; evaluation, the baseline panel and saving: one unit each),
+times its planned epochs. A ``Profile`` holds, per machine, the seconds per unit each
 stage took in finished jobs (a running mean) and the share of its planned epochs finetuning ran
 before early stopping.
 
@@ -32,7 +32,7 @@ STAGES = ("features", "search", "pretrain", "finetune", "evaluate", "baselines",
 # seconds per unit measured on a 2-core CPU machine (bench/eta.py); only their ratios matter
 # until a machine has its own profile
 DEFAULT_RATE = {"features": 0.05, "search": 0.01, "search:supervised": 0.01, "search:mfas": 0.004,
-                "pretrain": 0.004, "finetune": 0.004, "evaluate": 0.1, "baselines": 0.15, "saving": 0.5}
+                "pretrain": 0.004, "finetune": 0.004, "evaluate": 12.0, "baselines": 25.0, "saving": 0.5}
 
 
 @dataclass
