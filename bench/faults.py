@@ -101,7 +101,7 @@ def kill_and_measure(serve_pid: int, client: httpx.Client, job_id: str, role: st
     kill), until it records a new metrics row (``job_progress_s``), and the answers meanwhile."""
     before = role_pids(serve_pid)
     j = job(client, job_id)
-    seq0, attempt0 = (j.get("latest_metrics") or {}).get("seq", 0), j["attempt"]
+    seq0, attempt0, status0 = (j.get("latest_metrics") or {}).get("seq", 0), j["attempt"], j["status"]
     wall0, t0 = time.time(), time.monotonic()
     os.kill(before[role], signal.SIGKILL)
     back = running = progress = None
@@ -120,7 +120,8 @@ def kill_and_measure(serve_pid: int, client: httpx.Client, job_id: str, role: st
         time.sleep(0.1)
     t1 = time.monotonic()
     j = job(client, job_id) or {}
-    return {"role": role, "killed_pid": before[role], "back_s": _round(back), "job_running_s": _round(running),
+    return {"role": role, "killed_pid": before[role], "job_status_before": status0,
+            "back_s": _round(back), "job_running_s": _round(running),
             "job_progress_s": _round(progress),
             "recovery_s": _round(max(back, progress) if back is not None and progress is not None else None),
             "job_status_after": j.get("status"), "job_attempt_after": j.get("attempt"),
