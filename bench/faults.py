@@ -95,7 +95,7 @@ def _ts(value: str | None) -> float:
 
 
 def kill_and_measure(serve_pid: int, client: httpx.Client, job_id: str, role: str, traffic: Traffic,
-                     timeout_s: float = 120) -> dict:
+                     timeout_s: float = 300) -> dict:
     """kill -9 ``role``; returns seconds until it runs again (``back_s``), until the job runs again
     (``job_running_s``: claimed by a new attempt after a worker death, else a heartbeat after the
     kill), until it records a new metrics row (``job_progress_s``), and the answers meanwhile."""
