@@ -107,6 +107,7 @@ class EtaModel:
         self.stage_start = self.last_t = now
         self.pos = self.pos0 = 0.0
         self.first = None
+        self.paced: dict[str, tuple[float, float]] = {}  # stage -> (seconds, units) after its first event
         self.done_time = {k: v[0] for k, v in (done or {}).items()}  # stages finished in this attempt
         self.done_units = {k: v[1] for k, v in (done or {}).items()}
         self.best = (-1.0, -1)  # finetuning: best dev score and its epoch
@@ -126,6 +127,9 @@ class EtaModel:
                 self.pos = self.pos0 + self.plan[self.stage].epochs
             self.done_time[self.stage] = self.last_t - self.stage_start
             self.done_units[self.stage] = self._units(self.stage, self.pos - self.pos0)
+            if self.first is not None and self.pos > self.first[1]:  # its pace without the warm-up
+                units = self._units(self.stage, self.pos - self.first[1])
+                self.paced[self.stage] = (self.last_t - self.first[0], units)
             if self.stage in self.plan:  # a stage that ended early has nothing left
                 self.plan[self.stage].epochs = self.pos
         self.stage, self.stage_start = stage, self.last_t
@@ -216,7 +220,8 @@ class EtaModel:
             self._switch("done", ProgressEvent("done", 0, 0, 0, 0))
         for stage, seconds in self.done_time.items():
             if stage in self.plan or stage == "features":
-                self.profile.record(stage_key(stage, self.kind), seconds, self.done_units.get(stage, 0.0))
+                seconds, units = self.paced.get(stage, (seconds, self.done_units.get(stage, 0.0)))
+                self.profile.record(stage_key(stage, self.kind), seconds, units)
         if "finetune" in self.done_time and self.ft_len > 0 and self.ft_ran > 0:
             share = min(1.0, self.ft_ran / (self.ft_len * self.ft_fits))
             n = min(self.profile.counts.get("finetune", 1), 10)
