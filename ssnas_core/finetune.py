@@ -22,7 +22,7 @@ from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast
 from .loader import Batches
-from .metrics import evaluate_probs, multilabel_metrics, selection_score, select_threshold
+from .metrics import evaluate_probs, multilabel_metrics, select_threshold, selection_score
 from .model import Classifier
 from .objectives import predict, supervised_loss, to_probs
 from .schedule import epoch_seed
