@@ -104,7 +104,7 @@ def celery_worker(svc: ServiceEnv, log_path: Path, name: str = "w1", pool: str =
     start = log_path.stat().st_size
     proc = start_worker({**svc.env, **env}, "cpu,gpu", name=name, pool=pool, concurrency=1, log=log)
     try:
-        wait_for(lambda: b" ready." in log_path.read_bytes()[start:], 90, f"celery worker {name}", proc)
+        wait_for(lambda: b" ready." in log_path.read_bytes()[start:], 240, f"celery worker {name}", proc)
         yield proc
     finally:
         stop(proc, timeout_s=10)
