@@ -131,11 +131,12 @@ def run_finetune(ds: FeatureDataset, fusion: nn.Module, cfg: RunConfig, device: 
     """Train on ``labeled_idx``, keep the best dev epoch (and, for a pretrained ``fusion``, the best
     adaptation of ``finetune.probe``), then choose the threshold on dev. Returns (model, info)."""
     fc, modes = cfg.finetune, _modes(cfg, pretrained)
-    fits = set(modes) | ({"probe"} if "lp_ft" in modes else set())
-    t = _Trainer(ds, cfg, device, labeled_idx, dev_idx, callback, 0, fc.epochs * len(fits))
+    # fits from the initial network (lp_ft needs the probe first); lp_ft then fits once more
+    fresh = [m for m in ("probe", "full") if m in modes or (m == "probe" and "lp_ft" in modes)]
+    t = _Trainer(ds, cfg, device, labeled_idx, dev_idx, callback, 0, fc.epochs * (len(fresh) + ("lp_ft" in modes)))
     results: dict[str, tuple[Classifier, dict]] = {}
     probe = None
-    for mode in [m for m in ("probe", "full") if m in modes or (m == "probe" and "lp_ft" in modes)]:
+    for mode in fresh:
         torch.manual_seed(epoch_seed(cfg.seed, "finetune_init", 0))
         model = Classifier(copy.deepcopy(fusion), ds.manifest.num_labels).to(device)
         if mode == "full":
@@ -158,6 +159,13 @@ def run_finetune(ds: FeatureDataset, fusion: nn.Module, cfg: RunConfig, device: 
             "history": [h for m in modes for h in results[m][1]["history"]], "threshold": threshold,
             "labeled_samples": int(len(labeled_idx)), "dev_samples": int(len(dev_idx))}
     return model, info
+
+
+def evaluate_splits(model: nn.Module, ds: FeatureDataset, idx: dict[str, np.ndarray], device: torch.device,
+                    threshold: float | list[float] | None) -> dict[str, dict[str, float]]:
+    """Metrics on the labeled dev subset and on test (``idx`` from ``pipeline.split_indices``)."""
+    return {"dev": evaluate(model, ds, idx["dev_labeled"], device, threshold),
+            "test": evaluate(model, ds, idx["test"], device, threshold)}
 
 
 def evaluate(model: nn.Module, ds: FeatureDataset, idx: np.ndarray, device: torch.device,

@@ -21,7 +21,7 @@ from .checkpoint import load_tensors, save_model, strip_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import resolve_device
-from .finetune import evaluate, run_finetune
+from .finetune import evaluate_splits, run_finetune
 from .genotype import Genotype
 from .labels import labeled_subset
 from .model import FusionNet
@@ -103,8 +103,7 @@ def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
     model, ft = run_finetune(ds, fusion, cfg, device, labeled_idx=idx["labeled"],
                              dev_idx=idx["dev_labeled"], callback=callback, pretrained=pretrained)
     th = ft["threshold"]
-    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device, th),
-               "test": evaluate(model, ds, idx["test"], device, th)}
+    metrics = evaluate_splits(model, ds, idx, device, th)
     callback(ProgressEvent("evaluate", 0, 1, 1, 1, {f"test_{k}": v for k, v in metrics["test"].items()}, True))
     meta = {"label_names": list(ds.manifest.label_names), "task": ds.manifest.task,
             "threshold": th if not isinstance(th, list) else cfg.finetune.threshold,

@@ -30,7 +30,7 @@ from ..callbacks import Callback, ProgressEvent, no_callback
 from ..config import RunConfig, from_dict
 from ..data.features import FeatureDataset
 from ..device import resolve_device
-from ..finetune import evaluate, run_finetune
+from ..finetune import evaluate_splits, run_finetune
 from ..genotype import Genotype
 from ..metrics import evaluate_probs
 from ..model import FusionNet
@@ -112,8 +112,7 @@ def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConf
     model, ft = run_finetune(ds, fusion.to(device), cfg, device, labeled_idx=idx["labeled"],
                              dev_idx=idx["dev_labeled"], callback=callback, pretrained=pretrained)
     th = ft["threshold"]
-    metrics = {"dev": evaluate(model, ds, idx["dev_labeled"], device, th),
-               "test": evaluate(model, ds, idx["test"], device, th)}
+    metrics = evaluate_splits(model, ds, idx, device, th)
     return {"metrics": metrics, "params": _params(model), "fusion_params": _params(model.fusion),
             "threshold": th, "finetune_mode": ft["mode"], "finetune_modes": ft["modes"],
             "epochs": {"finetune_max": cfg.finetune.epochs, "finetune_ran": len(ft["history"]),
