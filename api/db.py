@@ -145,13 +145,6 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
 
-def enqueue_after_commit(session: Session, job_id: str, queue: str) -> None:
-    """Send task ``ssnas.run_job(job_id)`` on ``queue`` after the job row is committed."""
-    from .broker import send_run_job
-
-    after_commit(session, lambda: send_run_job(job_id, queue))
-
-
 def reset_engines() -> None:
     """Forget cached engines and factories (tests switching databases)."""
     for fn in (_engine, _read_engine, _factory):

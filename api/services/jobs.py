@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from ..db import enqueue_after_commit
+from ..broker import send_run_job
 from ..errors import Conflict, Invalid, NotFound
+from ..outages import broker_errors
 from ..schemas import JobCreate, JobOut, JobPage, LogOut, LogPage, MetricOut, MetricPage
 from ..settings import Settings
 from ..tables import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobLog, JobMetric, Model, utcnow
@@ -33,11 +36,36 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
     job = Job(owner_id=owner_id, dataset_id=body.dataset_id, status=QUEUED, spec=spec,
               queue=queue, max_attempts=settings.job_max_attempts)
     session.add(job)
-    session.flush()
-    enqueue_after_commit(session, job.id, queue)
     session.commit()
+    _send_or_undo(session, job.id, queue, _undo_create)
     log.info("job queued", extra={"job_id": job.id, "owner_id": owner_id, "queue": queue})
     return job_out(session, job)
+
+
+def _send_or_undo(session: Session, job_id: str, queue: str, undo: Callable[[Session, Job], None]) -> None:
+    """Send the committed job's doorbell; if the broker cannot take it, undo the request's change
+    (while the row is still queued and unclaimed) and re-raise, so the client gets a 503 and
+    nothing half-written stays behind. Only if the undo itself cannot reach the database does the
+    row stay queued: the reaper (and every worker or ``ssnas serve`` start) re-sends queued rows,
+    so such a job still runs (the row is the truth, not the broker)."""
+    try:
+        send_run_job(job_id, queue)
+    except broker_errors():
+        try:
+            session.rollback()
+            job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+            if job is not None and job.status == QUEUED and job.worker is None:
+                undo(session, job)
+                session.commit()
+                log.warning("broker unavailable: the request was undone", extra={"job_id": job_id})
+        except sa_exc.SQLAlchemyError as exc:  # database away too: the reaper sends the row later
+            log.warning("broker unavailable and the undo failed (%s): the row stays queued for the "
+                        "reaper", type(exc).__name__, extra={"job_id": job_id})
+        raise
+
+
+def _undo_create(session: Session, job: Job) -> None:
+    session.delete(job)
 
 
 def get_job(session: Session, owner_id: str, job_id: str, lock: bool = False) -> Job:
@@ -128,6 +156,9 @@ def cancel_job(session: Session, owner_id: str, job_id: str) -> JobOut:
     return job_out(session, job)
 
 
+_RETRY_RESETS = ("status", "error", "cancel_requested", "finished_at", "eta_s", "max_attempts")
+
+
 def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) -> JobOut:
     """A failed or cancelled job goes back to the queue; the worker resumes from its last
     checkpoint. 409 for any other status or when its dataset was deleted."""
@@ -138,10 +169,16 @@ def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) 
         raise Conflict(f"job {job_id}: its dataset was deleted; submit a new job")
     check_job_quota(session, owner_id, settings)
     check_storage(session, owner_id, "a retry")
+    before = {k: getattr(job, k) for k in _RETRY_RESETS}
     job.status, job.error, job.cancel_requested = QUEUED, None, False
     job.finished_at, job.eta_s = None, None
     job.max_attempts = job.attempt + settings.job_max_attempts
-    enqueue_after_commit(session, job.id, job.queue)
     session.commit()
+
+    def undo(_s: Session, row: Job) -> None:  # back to failed/cancelled as it was
+        for k, v in before.items():
+            setattr(row, k, v)
+
+    _send_or_undo(session, job.id, job.queue, undo)
     log.info("job requeued by retry", extra={"job_id": job.id, "owner_id": owner_id})
     return job_out(session, job)

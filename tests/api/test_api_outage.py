@@ -14,7 +14,7 @@ from api_factories import create_database, drop_database, make_features_zip, pg_
 from conftest import REDIS_URL
 from live_api import live_api, start
 
-from worker.processes import child_env, free_port, stop
+from worker.processes import child_env, free_port, start_redis, stop
 
 ID = "00000000-0000-0000-0000-000000000000"
 ROUTES = [("GET", "/datasets"), ("GET", f"/datasets/{ID}"), ("DELETE", f"/datasets/{ID}"),
@@ -98,17 +98,59 @@ def test_database_never_reachable_is_503(tmp_path):
         stop(proc)
 
 
-def test_broker_outage_health_is_503_and_jobs_are_still_recorded(own_db, tmp_path):
-    closed = f"redis://127.0.0.1:{free_port()}/0"
-    with live_api(tmp_path, pg_url(own_db), closed) as (url, key):
+def _queued_messages(port: int) -> int:
+    import redis
+
+    r = redis.Redis(host="127.0.0.1", port=port)
+    return sum(int(r.llen(k)) for k in r.keys("*") if r.type(k) == b"list")
+
+
+def test_broker_outage_job_routes_are_503_with_nothing_left_and_recover(own_db, tmp_path):
+    """A real redis-server on a spare port, killed -9 and started again on the same port: while it
+    is down POST /jobs and POST /jobs/{id}/retry answer 503 and leave no row (a retried job stays
+    failed), /health says the broker is unavailable, routes without the broker keep serving; once
+    it is back the same requests are accepted and their doorbells are in Redis."""
+    port = free_port()
+    redis_dir = tmp_path / "redis"
+    broker = start_redis(redis_dir, port)
+    with live_api(tmp_path, pg_url(own_db), f"redis://127.0.0.1:{port}/0") as (url, key):
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            health = c.get("/health")
-            assert health.status_code == 503 and int(health.headers["retry-after"]) > 0
-            assert health.json() == {"status": "degraded", "database": "ok", "broker": "unavailable"}
             zipped = make_features_zip(tmp_path)
             ds = c.post("/datasets", files={"file": (zipped.name, zipped.read_bytes())})
             assert ds.status_code == 201, ds.text
-            # the job row is the truth: it is recorded and queued; the doorbell is re-sent later
-            job = c.post("/jobs", json={"dataset_id": ds.json()["id"]})
-            assert job.status_code == 202, job.text
-            assert c.get(f"/jobs/{job.json()['id']}").json()["status"] == "queued"
+            first = c.post("/jobs", json={"dataset_id": ds.json()["id"]})
+            assert first.status_code == 202, first.text
+            assert _queued_messages(port) == 1
+            failed_id = first.json()["id"]
+            _admin_db(own_db, f"UPDATE jobs SET status = 'failed', error = 'boom' WHERE id = '{failed_id}'")
+
+            broker.kill()
+            broker.wait()
+            health = c.get("/health")
+            assert health.status_code == 503 and int(health.headers["retry-after"]) > 0
+            assert health.json() == {"status": "degraded", "database": "ok", "broker": "unavailable"}
+            for _ in range(2):  # the pooled broker connection found dead, then a refused connect
+                _assert_503(c.post("/jobs", json={"dataset_id": ds.json()["id"]}), "POST /jobs")
+            _assert_503(c.post(f"/jobs/{failed_id}/retry"), "POST /jobs/{id}/retry")
+            jobs = c.get("/jobs").json()
+            assert jobs["total"] == 1, jobs  # no row left behind by the refused submissions
+            kept = c.get(f"/jobs/{failed_id}").json()
+            assert (kept["status"], kept["error"]) == ("failed", "boom"), kept
+            assert c.get("/datasets").status_code == 200  # no broker needed: still served
+
+            broker = start_redis(redis_dir, port)
+            deadline = time.monotonic() + 30
+            while c.get("/health").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            again = c.post("/jobs", json={"dataset_id": ds.json()["id"]})
+            assert again.status_code == 202, again.text
+            retried = c.post(f"/jobs/{failed_id}/retry")
+            assert retried.status_code == 202 and retried.json()["status"] == "queued", retried.text
+            assert c.get("/jobs").json()["total"] == 2
+            assert _queued_messages(port) == 3  # the first doorbell (append-only file), then two
+    stop(broker)
+
+
+def _admin_db(name: str, sql: str) -> None:
+    with psycopg.connect(pg_url(name, "postgresql"), autocommit=True) as conn:
+        conn.execute(sql)
