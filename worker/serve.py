@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import embedded_pg
 from . import processes as P
-from .supervisor import Child, Supervisor
+from .supervisor import Child, Supervisor, say
 
 OWNER = "admin"
 # how long each stage of a stop waits before killing: the worker hands its running job back at
@@ -162,7 +162,11 @@ def pool_ended(proc) -> bool:
         return True
 
 
-def _interrupt(*_args) -> None:
+_received: list[str] = []
+
+
+def _interrupt(signum, _frame) -> None:
+    _received.append(signal.Signals(signum).name)  # said once the stop begins (no print in a handler)
     raise KeyboardInterrupt
 
 
@@ -184,9 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         t0 = time.perf_counter()
+        say(f"{_received[0] if _received else 'interrupt'}: stopping")
         service.stop()
         print(f"ssnas serve: stopped in {time.perf_counter() - t0:.1f} s", flush=True)
+    exit_now(0)
     return 0
+
+
+def exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: every child is stopped and every write is in the
+    database, so there is nothing left to clean up, and freeing a thousand modules took 4-6 s on
+    a loaded machine (measured between "stopped" and the process's exit)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cli(argv: list[str] | None = None) -> int:

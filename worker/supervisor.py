@@ -21,7 +21,9 @@ from . import processes as P
 
 
 def say(message: str) -> None:
-    print(f"ssnas serve: {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+    now = time.time()
+    stamp = f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now % 1 * 1000):03d}"
+    print(f"ssnas serve: {stamp} {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Supervisor:
                 if not _wait_stopped(c, t0 + timeouts.get(c.name, 5.0)):
                     self.log(f"{c.name} did not stop in {timeouts.get(c.name, 5.0):.0f} s: killed")
                 P.kill(c.proc)
+                self.log(f"{c.name} stopped after {time.monotonic() - t0:.1f} s")
 
 
 def _wait_stopped(child: Child, deadline: float) -> bool:

@@ -47,7 +47,7 @@ def test_ssnas_serve_runs_a_job_from_an_empty_folder_and_stops_cleanly(tmp_path)
             assert c.get(f"/models/{job['model_id']}/weights").status_code == 200
     finally:
         stop(serve, timeout_s=60)
-    assert serve.returncode == 0
+    assert serve.returncode == 0 and b"ssnas serve: stopped in" in out.read_bytes()
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert (data / "pg").is_dir() and (data / "storage").is_dir()
     postgres = [p for p in psutil.process_iter(["cmdline"]) if str(data / "pg") in " ".join(p.info["cmdline"] or [])]
