@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     # torch threads per API process for /predict (0: torch's default, one per core). With N API
     # processes on C cores, C // N avoids N x C threads fighting over C cores.
     predict_threads: int = Field(default=0, ge=0)
+    # concurrent /predict samples share one forward pass: up to predict_batch of them (the cheapest
+    # size per sample for the default backbones on this machine's CPUs), waiting at most this long
+    predict_batch: int = Field(default=4, ge=1)
+    predict_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    # Unix socket of the prediction process (api/predict_server.py; ssnas serve starts one): the
+    # API processes send /predict there and load no model themselves. Empty: predict in-process
+    predict_server: str = ""
+    predict_timeout_s: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "INFO"
     log_json: bool = True

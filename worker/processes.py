@@ -118,6 +118,12 @@ def start_api(env: dict[str, str], host: str, port: int, log: IO | None = None,
     return proc
 
 
+def start_predict_server(env: dict[str, str], log: IO | None = None) -> subprocess.Popen:
+    """The prediction process on ``env["SSNAS_PREDICT_SERVER"]`` (a Unix socket path); returns at
+    once: until its socket listens (torch imported), the API answers /predict with 503."""
+    return spawn([sys.executable, "-m", "api.predict_server"], env, log)
+
+
 def start_worker(env: dict[str, str], queues: str = "cpu,gpu", name: str = "ssnas",
                  pool: str = "prefork", concurrency: int = 1, log: IO | None = None,
                  loglevel: str = "INFO") -> subprocess.Popen:

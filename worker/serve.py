@@ -36,8 +36,8 @@ from .supervisor import Child, Supervisor, say
 OWNER = "admin"
 # how long each stage of a stop waits before killing: the worker hands its running job back at
 # the next training step (well under a second); the stages together stay under 10 s
-STOP_TIMEOUTS = {"worker": 5.0, "api": 4.0, "redis": 2.0, "postgres": 2.5}
-STOP_ORDER = [["worker", "api"], ["redis"], ["postgres"]]
+STOP_TIMEOUTS = {"worker": 5.0, "api": 4.0, "predict": 2.0, "redis": 2.0, "postgres": 2.5}
+STOP_ORDER = [["worker", "api", "predict"], ["redis"], ["postgres"]]
 
 
 def migrate(database_url: str) -> None:
@@ -124,9 +124,14 @@ class Service:
             self.resend()  # a worker does this itself when it is ready
         else:
             worker = self.sup.add(Child("worker", self.start_worker, stop_group=False, stopped=pool_ended))
-        # /predict: the API processes share the cores instead of each taking all of them
-        api_env = {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // a.api_workers)), **self.env}
-        self.sup.add(Child("api", lambda: P.start_api(api_env, a.host, a.port, self._log("api"), a.api_workers)))
+        # /predict: one prediction process holds the models for every API process (one copy of the
+        # backbones per machine, and requests from all API processes batched together)
+        sock = d / "predict.sock"
+        sock.unlink(missing_ok=True)  # left by a killed launcher: "ready" waits for a new one
+        predict_env = {**self.env, "SSNAS_PREDICT_SERVER": str(sock)}
+        predict = self.sup.add(Child("predict", lambda: P.start_predict_server(predict_env, self._log("predict"))))
+        self.sup.add(Child("api", lambda: P.start_api(predict_env, a.host, a.port, self._log("api"), a.api_workers)))
+        P.wait_for(sock.exists, 300, "the prediction process", predict.proc)  # torch imported
         if not a.no_worker:  # "ready" means a job submitted now starts at once
             P.wait_for(lambda: b" ready." in self.worker_log.read_bytes()[self.worker_offset:], 300,
                        "the worker", worker.proc)

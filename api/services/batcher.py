@@ -1,14 +1,17 @@
 """Coalesce concurrent /predict calls for one model into one forward pass.
 
 One thread per loaded model takes whatever requests are waiting (up to ``max_batch`` samples),
-runs them as one batch and hands each caller its rows. Nothing waits on a timer: an idle
-server answers a lone request at once, a busy one batches what queued up during the last pass.
+runs them as one batch and hands each caller its rows. After the first request of a batch it
+waits at most ``max_wait_s`` for more (a busy server batches what queued up during the last
+pass without waiting; a lone request waits that long once). A request larger than
+``max_batch`` runs alone, as one batch.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -19,9 +22,11 @@ _STOP = object()
 
 
 class MicroBatcher:
-    def __init__(self, fn: Callable[[list[Any]], np.ndarray], max_batch: int, name: str = ""):
-        self.fn, self.max_batch = fn, max_batch
+    def __init__(self, fn: Callable[[list[Any]], np.ndarray], max_batch: int, name: str = "",
+                 max_wait_s: float = 0.0):
+        self.fn, self.max_batch, self.max_wait_s = fn, max_batch, max_wait_s
         self._q: queue.Queue = queue.Queue()
+        self._carry: tuple[list[Any], Future] | None = None
         self._thread = threading.Thread(target=self._loop, name=f"predict-{name}", daemon=True)
         self._thread.start()
 
@@ -35,17 +40,22 @@ class MicroBatcher:
         self._q.put(_STOP)
 
     def _take(self) -> list[tuple[list[Any], Future]] | None:
-        first = self._q.get()
+        first, self._carry = (self._carry, None) if self._carry is not None else (self._q.get(), None)
         if first is _STOP:
             return None
         batch, n = [first], len(first[0])
+        deadline = time.monotonic() + self.max_wait_s
         while n < self.max_batch:
             try:
-                nxt = self._q.get_nowait()
+                left = deadline - time.monotonic()
+                nxt = self._q.get(timeout=left) if left > 0 else self._q.get_nowait()
             except queue.Empty:
                 break
             if nxt is _STOP:
                 self._q.put(_STOP)
+                break
+            if n + len(nxt[0]) > self.max_batch:
+                self._carry = nxt  # too many for this batch: it starts the next one
                 break
             batch.append(nxt)
             n += len(nxt[0])

@@ -1,6 +1,9 @@
 """/predict: decode raw inputs or features, run the model's Predictor (loaded lazily, cached).
 
 Only this module imports torch (through ssnas_core.predict), and only on the first prediction.
+With ``SSNAS_PREDICT_SERVER`` set (``ssnas serve`` sets it), an API process loads nothing: it
+hands each request's raw values to the prediction process (``api/predict_server.py``), which runs
+the same functions below on one copy of the models for all API processes (``Remote``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from ..errors import Invalid, PayloadTooLarge
+from .. import errors
+from .. import predict_ipc as ipc
+from ..errors import Invalid, PayloadTooLarge, Unavailable
 from ..memory import gc_freeze
 from ..schemas import Prediction, PredictOut
 from ..settings import get_settings
@@ -44,7 +49,9 @@ class Loaded:
             self.pool = ThreadPoolExecutor(fields, thread_name_prefix=f"predict-{name}-field")
             threads = max(1, threads // fields)  # the field threads share this process's cores
         torch.set_num_threads(threads)
-        self.raw = MicroBatcher(lambda samples: predictor.predict_raw(samples, pool=self.pool), max_batch, name)
+        s = get_settings()
+        self.raw = MicroBatcher(lambda samples: predictor.predict_raw(samples, pool=self.pool),
+                                min(max_batch, s.predict_batch), name, s.predict_batch_wait_ms / 1000)
         self._kinds: dict[str, str] | None = None
 
     @property
@@ -94,8 +101,16 @@ class PredictorCache:
 _cache: PredictorCache | None = None
 
 
-def predictor_for(session: Session, model: Model) -> Loaded:
-    """The model's Predictor; the checkpoint is copied out of its chunk rows once per process."""
+def _checkpoint_file(session: Session, model: Model) -> Path:
+    """The model's checkpoint as a file; copied out of its chunk rows once per machine."""
+    path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
+    if not path.exists():
+        read_blob_to_file(session, model.checkpoint_id, path)
+    return path
+
+
+def load_checkpoint(checkpoint_id: str, path: Path) -> Loaded:
+    """The checkpoint's Predictor in this process (loaded once, least recently used dropped)."""
     global _cache
     if _cache is None:
         _cache = PredictorCache(get_settings().predict_cache_size)
@@ -103,15 +118,72 @@ def predictor_for(session: Session, model: Model) -> Loaded:
     def load():
         from ssnas_core.predict import Predictor
 
-        path = Path(get_settings().storage_dir).resolve() / "cache" / f"{model.checkpoint_id}.safetensors"
-        if not path.exists():
-            read_blob_to_file(session, model.checkpoint_id, path)
         s = get_settings()
-        loaded = Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch, model.id[:8])
+        loaded = Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch, checkpoint_id[:8])
         gc_freeze()  # torch and the backbones bring many long-lived objects
         return loaded
 
-    return _cache.get(model.checkpoint_id, load)
+    return _cache.get(checkpoint_id, load)
+
+
+def predictor_for(session: Session, model: Model) -> Loaded:
+    """The model's Predictor in this process."""
+    return load_checkpoint(model.checkpoint_id, _checkpoint_file(session, model))
+
+
+class Remote:
+    """A model served by the prediction process: requests go there over its Unix socket.
+
+    Values are passed on undecoded (file bytes as blobs, JSON values as they came); the
+    prediction process decodes them as an API process would, so errors read the same. When
+    the prediction process cannot be reached (not started yet, died, restarting), /predict
+    answers 503 with Retry-After, never 500.
+    """
+
+    _idle: list = []
+    _lock = threading.Lock()
+
+    def __init__(self, model_id: str, checkpoint_id: str, path: Path):
+        self.model_id, self.checkpoint_id, self.path = model_id, checkpoint_id, path
+
+    def infer(self, samples: list[dict[str, Any]] | None, features: dict[str, Any] | None) -> PredictOut:
+        message = {"model_id": self.model_id, "checkpoint_id": self.checkpoint_id, "path": str(self.path),
+                   "samples": samples, "features": features}
+        reply = self._call(message)
+        if "ok" in reply:
+            return PredictOut.model_validate(reply["ok"])
+        cls = getattr(errors, reply["error"], None)
+        if isinstance(cls, type) and issubclass(cls, errors.ApiError) and cls is not Unavailable:
+            raise cls(reply["detail"])
+        raise RuntimeError(f"prediction process: {reply['detail']}")  # a 500, as in-process
+
+    @classmethod
+    def _call(cls, message: dict) -> dict:
+        """Send on an idle connection (once more on a fresh one if that one was stale)."""
+        from ..predict_server import connect
+
+        s = get_settings()
+        with cls._lock:
+            sock = cls._idle.pop() if cls._idle else None
+        for attempt in range(2):
+            reused = sock is not None
+            try:
+                if sock is None:
+                    sock = connect(s.predict_server, s.predict_timeout_s)
+                ipc.send(sock, message)
+                reply = ipc.recv(sock)
+            except (OSError, EOFError, ValueError) as exc:
+                if sock is not None:
+                    sock.close()
+                sock = None
+                if reused and attempt == 0:
+                    continue  # the process may have been restarted since this connection was made
+                raise Unavailable(f"the prediction service is not available ({type(exc).__name__}); "
+                                  "it restarts on its own: try again in a few seconds") from None
+            with cls._lock:
+                cls._idle.append(sock)
+            return reply
+        raise AssertionError("unreachable")
 
 
 def _kind(loaded: Loaded | None, field: str) -> str | None:
@@ -119,10 +191,13 @@ def _kind(loaded: Loaded | None, field: str) -> str | None:
     return loaded.kinds.get(field) if loaded is not None and loaded.predictor.backbones else None
 
 
-def decode_bytes(field: str, data: bytes, loaded: Loaded | None = None) -> Any:
+def decode_bytes(field: str, data: bytes, loaded: Loaded | Remote | None = None) -> Any:
     """File bytes -> the raw value the field's backbone takes: an image (anything Pillow reads,
     whatever its name), a WAV waveform, UTF-8 text or a JSON list of numbers. Without the
-    model, WAV is told by its header and anything else must be an image."""
+    model, WAV is told by its header and anything else must be an image. For a Remote model
+    the bytes are passed on (the prediction process decodes them)."""
+    if isinstance(loaded, Remote):
+        return ipc.Blob(data)
     from ssnas_core.data.images import ImageError, open_image
     from ssnas_core.data.raw import DataFormatError
     from ssnas_core.data.values import parse_vector
@@ -156,19 +231,22 @@ def _decode_wav(field: str, data: bytes) -> tuple[np.ndarray, int]:
         raise Invalid(f"the {field} is {exc}") from None
 
 
-def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
+def decode_value(field: str, value: Any, loaded: Loaded | Remote | None = None) -> Any:
     """JSON (or multipart text) value -> raw sample value: text, {"base64": ...} file bytes, or a
-    number list (a vector field also takes "[1, 2]" text)."""
-    from ssnas_core.data.raw import DataFormatError
-    from ssnas_core.data.values import parse_vector
-
-    kind = _kind(loaded, field)
+    number list (a vector field also takes "[1, 2]" text). For a Remote model only base64 is
+    decoded here; the rest is passed on as it came."""
     if isinstance(value, dict) and isinstance(value.get("base64"), str):
         try:
             data = base64.b64decode(value["base64"], validate=True)
         except binascii.Error as exc:
             raise Invalid(f"field {field!r}: invalid base64 ({exc})") from exc
         return decode_bytes(field, data, loaded)
+    if isinstance(loaded, Remote):
+        return value
+    from ssnas_core.data.raw import DataFormatError
+    from ssnas_core.data.values import parse_vector
+
+    kind = _kind(loaded, field)
     if kind in ("image", "audio"):
         what = "an image" if kind == "image" else "a WAV file"
         raise Invalid(f"the {field} must be {what}: send the file's bytes as "
@@ -189,14 +267,19 @@ def decode_value(field: str, value: Any, loaded: Loaded | None = None) -> Any:
     raise Invalid(f"field {field!r}: expected text, {{'base64': ...}} or a list of numbers")
 
 
-def load(session: Session, owner_id: str, model_id: str) -> Loaded:
+def load(session: Session, owner_id: str, model_id: str) -> Loaded | Remote:
     """The owner's model, loaded (404 for others); the only step that needs the database."""
-    return predictor_for(session, get_model(session, owner_id, model_id))
+    model = get_model(session, owner_id, model_id)
+    if get_settings().predict_server:
+        return Remote(model_id, model.checkpoint_id, _checkpoint_file(session, model))
+    return predictor_for(session, model)
 
 
-def infer(loaded: Loaded, model_id: str, samples: list[dict[str, Any]] | None = None,
+def infer(loaded: Loaded | Remote, model_id: str, samples: list[dict[str, Any]] | None = None,
           features: dict[str, Any] | None = None) -> PredictOut:
     """Probabilities and labels at the model's threshold for raw samples or node features."""
+    if isinstance(loaded, Remote):
+        return loaded.infer(samples, features)
     from ssnas_core.predict import PredictError
 
     limit = get_settings().predict_max_batch

@@ -47,3 +47,33 @@ def test_a_bad_request_fails_alone():
     with pytest.raises(ValueError, match="bad input"):
         b.submit(["bad"])
     b.close()
+
+
+def test_batches_stay_at_max_batch_and_wait_briefly_for_company():
+    sizes = []
+    gate = threading.Event()
+
+    def fn(items):
+        gate.wait(5)  # the first pass holds on until every caller has queued
+        sizes.append(len(items))
+        return np.array([[x] for x in items], dtype=float)
+
+    b = MicroBatcher(fn, max_batch=4, max_wait_s=0.5)
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, b.submit([i] * (1 + (i == 3) * 5))))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join()
+    b.close()
+    assert sorted(sizes) != [] and sum(sizes) == 7 + 6
+    assert all(n <= 4 for n in sizes if n != 6) and 6 in sizes  # the 6-sample request ran alone
+    for i in range(8):
+        np.testing.assert_array_equal(results[i][:, 0], [i] * (1 + (i == 3) * 5))
+    # a lone caller is answered after at most the wait, with nobody to batch with
+    b = MicroBatcher(lambda items: np.ones((len(items), 1)), max_batch=4, max_wait_s=0.05)
+    assert b.submit([1]).shape == (1, 1)
+    b.close()
