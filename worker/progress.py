@@ -121,7 +121,8 @@ class JobProgress:
         self.lost = threading.Event()
         self.shutdown = threading.Event()
         self.last_event = time.monotonic()
-        self._stage: str | None = None
+        self._stage: str | None = None  # the last stage recorded on the row
+        self._reached: str | None = None  # the last stage an event came from
         self._last_write = 0.0
         self._t0: float | None = None
         self._p0 = 0.0
@@ -129,8 +130,9 @@ class JobProgress:
 
     @property
     def stage(self) -> str | None:
-        """The last stage recorded on the row by this attempt."""
-        return self._stage
+        """The stage this attempt was last in (a failure is recorded in it, even when the write
+        that would have recorded it is what failed, e.g. its checkpoint past the storage quota)."""
+        return self._reached or self._stage
 
     def set_plan(self, features, spec: dict, extracted: bool) -> None:
         """From here on progress and ETA come from ``eta.EtaModel`` with this machine's profile
@@ -190,6 +192,7 @@ class JobProgress:
 
     def __call__(self, event: ProgressEvent) -> None:
         self.last_event = time.monotonic()
+        self._reached = event.stage
         if self.last_event - self._last_flag_check >= FLAG_CHECK_S:  # a stop hands the job back at once
             self._last_flag_check = self.last_event
             if shutdown_requested():
@@ -231,6 +234,7 @@ class JobProgress:
     def mark(self, stage: str) -> None:
         """Record a stage the pipeline does not report itself (e.g. "saving")."""
         self.check_stop()
+        self._reached = stage
         event = ProgressEvent(stage, 0, 1, 0, 1)
         progress, eta = self.estimate(event)
         self.write(event, progress, eta)

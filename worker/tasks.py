@@ -217,7 +217,7 @@ def _set_features_path(c: Claim, fpath, size: int, note: str | None) -> None:
 
 def describe(exc: BaseException) -> str:
     """A one-line reason for the job row; input errors keep their own message."""
-    if isinstance(exc, (ValueError, DatasetUnavailable)):
+    if isinstance(exc, (ValueError, DatasetUnavailable, quotas.StorageQuotaExceeded)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
