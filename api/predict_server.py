@@ -23,6 +23,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from pathlib import Path
 
 from . import predict_ipc as ipc
@@ -45,14 +46,21 @@ def answer(message: dict) -> dict:
     """One request of an API process -> its reply (never raises for a bad request)."""
     from .services import predictions
 
+    if message.get("op") == "stats":
+        with predictions._cpu_lock:
+            return {"stats": dict(predictions.CPU_MS)}
     try:
         loaded = predictions.load_checkpoint(message["checkpoint_id"], Path(message["path"]))
         features = message.get("features")
         samples = None
         if features is None:
-            samples = [{k: predictions.decode_bytes(k, v, loaded) if isinstance(v, ipc.Blob)
-                        else predictions.decode_value(k, v, loaded) for k, v in s.items()}
-                       for s in message["samples"]]
+            t0 = time.thread_time()
+            try:
+                samples = [{k: predictions.decode_bytes(k, v, loaded) if isinstance(v, ipc.Blob)
+                            else predictions.decode_value(k, v, loaded) for k, v in s.items()}
+                           for s in message["samples"]]
+            finally:
+                predictions.count_cpu("decode", t0)
         out = predictions.infer(loaded, message["model_id"], samples, features)
         return {"ok": out.model_dump(mode="json")}
     except ApiError as exc:
@@ -111,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def stats(path: str | os.PathLike, timeout_s: float = 10.0) -> dict:
+    """The prediction process's CPU ledger (``predictions.CPU_MS``): ms per phase, samples."""
+    with connect(str(path), timeout_s) as sock:
+        ipc.send(sock, {"op": "stats"})
+        return ipc.recv(sock)["stats"]
 
 
 def connect(path: str, timeout_s: float) -> socket.socket:

@@ -9,7 +9,11 @@ of the API side after the run (RSS summed, and PSS, which counts shared pages on
 
 Variants (``--variants``, comma-separated):
   inproc    each API process loads its own backbones (the behaviour before issue 14)
+  cow       the backbones loaded before the fork, shared copy-on-write (bench/prefork_api.py)
   server    one prediction process (``python -m api.predict_server``) fed by the API processes
+
+Memory: ``unique_mb`` counts each resident page of the API side once (shared library pages and
+pages shared copy-on-write included once), ``rss_sum_mb`` adds up the processes' RSS.
 
     python bench/predict_service.py [--variants inproc,server] [--rounds 2] [--seconds 20]
 """
@@ -32,7 +36,9 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 from predict_profile import WORK, bench_model  # noqa: E402
-from service_clients import pct, predict_clients, predict_single  # noqa: E402
+from service_clients import pct, predict_clients, predict_single, resident_mb  # noqa: E402
+
+from api.predict_server import stats  # noqa: E402
 
 PG = os.environ.get("SSNAS_BENCH_PG", "postgres@127.0.0.1:5432")
 
@@ -102,19 +108,6 @@ def cpu_s(procs: list[psutil.Process]) -> float:
     return total
 
 
-def memory_mb(procs: list[psutil.Process]) -> dict:
-    rss = pss = 0
-    per = []
-    for p in procs:
-        try:
-            info = p.memory_full_info()
-        except psutil.Error:
-            continue
-        rss, pss = rss + info.rss, pss + info.pss
-        per.append(round(info.rss / 1e6))
-    return {"rss_sum_mb": round(rss / 1e6), "pss_sum_mb": round(pss / 1e6), "rss_per_process_mb": per}
-
-
 def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str, inputs: list[dict],
                 args: argparse.Namespace, port: int) -> dict:
     from worker.processes import child_env, start_api, stop
@@ -132,8 +125,15 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
 
         wait_for(sock.exists, 300, "the prediction process", extra[-1])
     log = open(WORK / f"api-{variant}.log", "ab")
-    api = start_api(env, "127.0.0.1", port, log, args.api_workers)
     url = f"http://127.0.0.1:{port}"
+    if variant == "cow":
+        from worker.processes import http_ok, spawn, wait_ready
+
+        api = spawn([sys.executable, str(REPO / "bench" / "prefork_api.py"), "--port", str(port),
+                     "--workers", str(args.api_workers)], env, log)
+        wait_ready(lambda: http_ok(f"{url}/health"), 300, "the pre-forked API", api)
+    else:
+        api = start_api(env, "127.0.0.1", port, log, args.api_workers)
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
             for i in range(4 * args.api_workers):  # every API process (and the model) warmed up
@@ -142,17 +142,26 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
                     "plot": inputs[i % len(inputs)]["plot"]}}).raise_for_status()
             procs = api_side(api) + [q for p in extra for q in api_side(p)]
             single = predict_single(c, model_id, inputs, n=args.single, warmup=2)
+            sock = env.get("SSNAS_PREDICT_SERVER")
+            ledger0 = stats(sock) if sock else None
             cpu0, own0 = cpu_s(procs), time.process_time()
             multi = predict_clients(url, f"Bearer {key}", model_id, inputs, args.clients, args.seconds)
             cpu = cpu_s(procs) - cpu0
             own = time.process_time() - own0
-            mem = memory_mb(procs)
+            ledger1 = stats(sock) if sock else None
+            mem = resident_mb([q.pid for q in procs])
     finally:
         stop(api, timeout_s=10)
         for p in extra:
             stop(p, timeout_s=10)
     n = max(multi["requests"], 1)
-    return {"variant": variant, "single": single, "clients": multi,
+    split = None
+    if ledger0 and ledger1:
+        split = {k: round((ledger1[k] - ledger0[k]) / n, 1) for k in ("decode", "backbones", "fusion")}
+        split["http"] = round(cpu * 1000 / n - sum(split.values()), 1)
+        split["mean_batch"] = round((ledger1["samples"] - ledger0["samples"])
+                                    / max(ledger1["batches"] - ledger0["batches"], 1), 2)
+    return {"variant": variant, "single": single, "clients": multi, "cpu_ms_split": split,
             "api_side_cpu_ms_per_prediction": round(cpu * 1000 / n, 1),
             "client_cpu_ms_per_prediction": round(own * 1000 / n, 1),
             "memory_after": mem, "loadavg": os.getloadavg()}
@@ -192,7 +201,7 @@ def main() -> int:
         rows = [r for r in runs if r["variant"] == v]
         summary[v] = {k: round(float(pct([_get(r, k) for r in rows], 50)), 1) for k in (
             "clients.throughput_per_s", "api_side_cpu_ms_per_prediction", "single.p50_ms", "single.p99_ms",
-            "clients.p50_ms", "memory_after.rss_sum_mb", "memory_after.pss_sum_mb")}
+            "clients.p50_ms", "memory_after.rss_sum_mb", "memory_after.unique_mb")}
     out = {"command": "python bench/predict_service.py " + " ".join(sys.argv[1:]),
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "api_workers": a.api_workers,
            "clients": a.clients, "seconds": a.seconds, "median_over_rounds": summary, "runs": runs,

@@ -23,8 +23,11 @@ _STOP = object()
 
 class MicroBatcher:
     def __init__(self, fn: Callable[[list[Any]], np.ndarray], max_batch: int, name: str = "",
-                 max_wait_s: float = 0.0):
+                 max_wait_s: float = 0.0, on_idle: Callable[[], None] | None = None, idle_s: float = 1.0):
+        """on_idle: called once after each busy spell, when nothing came for ``idle_s`` (e.g. to
+        give freed memory back to the system while nothing needs it)."""
         self.fn, self.max_batch, self.max_wait_s = fn, max_batch, max_wait_s
+        self.on_idle, self.idle_s, self._busy = on_idle, idle_s, False
         self._q: queue.Queue = queue.Queue()
         self._carry: tuple[list[Any], Future] | None = None
         self._thread = threading.Thread(target=self._loop, name=f"predict-{name}", daemon=True)
@@ -40,7 +43,7 @@ class MicroBatcher:
         self._q.put(_STOP)
 
     def _take(self) -> list[tuple[list[Any], Future]] | None:
-        first, self._carry = (self._carry, None) if self._carry is not None else (self._q.get(), None)
+        first, self._carry = (self._carry, None) if self._carry is not None else (self._next(), None)
         if first is _STOP:
             return None
         batch, n = [first], len(first[0])
@@ -61,8 +64,18 @@ class MicroBatcher:
             n += len(nxt[0])
         return batch
 
+    def _next(self) -> Any:
+        if self._busy and self.on_idle is not None:
+            try:
+                return self._q.get(timeout=self.idle_s)
+            except queue.Empty:
+                self._busy = False
+                self.on_idle()
+        return self._q.get()
+
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
+            self._busy = True
             try:
                 out = self.fn([x for items, _ in batch for x in items])
             except Exception:  # noqa: BLE001 - one bad request must not fail the others

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,13 +23,49 @@ from sqlalchemy.orm import Session
 from .. import errors
 from .. import predict_ipc as ipc
 from ..errors import Invalid, PayloadTooLarge, Unavailable
-from ..memory import gc_freeze
+from ..memory import gc_freeze, release_freed_memory
 from ..schemas import Prediction, PredictOut
 from ..settings import get_settings
 from ..storage import read_blob_to_file
 from ..tables import Model
 from .batcher import MicroBatcher
 from .models import get_model
+
+CPU_MS = {"decode": 0.0, "backbones": 0.0, "fusion": 0.0, "samples": 0, "batches": 0}
+_cpu_lock = threading.Lock()
+
+
+def count_cpu(phase: str, since: float, samples: int = 0) -> None:
+    """Add this thread's CPU time since ``since`` (``time.thread_time()``) to ``CPU_MS[phase]``:
+    where a process's /predict CPU goes, for bench/service_latency.py (the prediction
+    process answers ``{"op": "stats"}`` with it)."""
+    ms = (time.thread_time() - since) * 1000
+    with _cpu_lock:
+        CPU_MS[phase] += ms
+        if samples:
+            CPU_MS["samples"] += samples
+            CPU_MS["batches"] += 1
+
+
+class _TimedPool:
+    """The field threads' pool, with each backbone job's CPU counted as ``backbones``."""
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self.pool = pool
+
+    def submit(self, fn, *args):
+        return self.pool.submit(self._run, fn, args)
+
+    @staticmethod
+    def _run(fn, args):
+        t0 = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            count_cpu("backbones", t0)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
 
 
 class Loaded:
@@ -46,13 +83,20 @@ class Loaded:
         threads = get_settings().predict_threads or torch.get_num_threads()
         self.pool = None
         if fields > 1 and predictor.device.type == "cpu":
-            self.pool = ThreadPoolExecutor(fields, thread_name_prefix=f"predict-{name}-field")
+            self.pool = _TimedPool(ThreadPoolExecutor(fields, thread_name_prefix=f"predict-{name}-field"))
             threads = max(1, threads // fields)  # the field threads share this process's cores
         torch.set_num_threads(threads)
         s = get_settings()
-        self.raw = MicroBatcher(lambda samples: predictor.predict_raw(samples, pool=self.pool),
-                                min(max_batch, s.predict_batch), name, s.predict_batch_wait_ms / 1000)
+        self.raw = MicroBatcher(self._forward, min(max_batch, s.predict_batch), name, s.predict_batch_wait_ms / 1000,
+                                on_idle=release_freed_memory)
         self._kinds: dict[str, str] | None = None
+
+    def _forward(self, samples: list[dict[str, Any]]) -> np.ndarray:
+        t0 = time.thread_time()
+        try:
+            return self.predictor.predict_raw(samples, pool=self.pool)
+        finally:  # with the field threads, this thread runs the fusion network (and glue)
+            count_cpu("fusion" if self.pool is not None else "backbones", t0, len(samples))
 
     @property
     def kinds(self) -> dict[str, str]:

@@ -77,3 +77,19 @@ def test_batches_stay_at_max_batch_and_wait_briefly_for_company():
     b = MicroBatcher(lambda items: np.ones((len(items), 1)), max_batch=4, max_wait_s=0.05)
     assert b.submit([1]).shape == (1, 1)
     b.close()
+
+
+def test_on_idle_runs_once_after_a_busy_spell():
+    idle = []
+    b = MicroBatcher(lambda items: np.ones((len(items), 1)), max_batch=4, on_idle=lambda: idle.append(1),
+                     idle_s=0.05)
+    time.sleep(0.2)
+    assert idle == []  # never busy yet
+    b.submit([1])
+    b.submit([2])
+    deadline = time.monotonic() + 5
+    while not idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    b.close()
+    assert idle == [1]
