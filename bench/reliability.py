@@ -76,6 +76,7 @@ def descendants(pid: int) -> list[int]:
 def stop_serve(proc, data_dir: Path, sig: int) -> dict:
     """Send ``sig`` to serve; seconds until serve and all its processes (Postgres included) are gone."""
     pids = descendants(proc.pid)
+    load = os.getloadavg()[0]
     t0 = time.monotonic()
     os.kill(proc.pid, sig)
     proc.wait(120)
@@ -83,7 +84,8 @@ def stop_serve(proc, data_dir: Path, sig: int) -> dict:
     while F.leftovers(data_dir, pids) and time.monotonic() - t0 < 60:
         time.sleep(0.1)
     return {"signal": signal.Signals(sig).name, "serve_exited_s": round(exited, 2), "returncode": proc.returncode,
-            "all_gone_s": round(time.monotonic() - t0, 2), "left": F.leftovers(data_dir, pids)}
+            "all_gone_s": round(time.monotonic() - t0, 2), "left": F.leftovers(data_dir, pids),
+            "load_avg_1m": round(load, 2)}
 
 
 class Session:
