@@ -91,8 +91,11 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def serve(path: Path, ready: threading.Event | None = None) -> None:
     import torch  # before the socket exists: the API answers 503 while this loads
 
-    from .memory import gc_freeze
+    from .memory import gc_freeze, page_out_gpu_libraries
+    from .settings import get_settings
 
+    if get_settings().predict_device == "cpu":
+        page_out_gpu_libraries()
     del torch
     path.parent.mkdir(parents=True, exist_ok=True)
     with Server(str(path), _Handler) as server:

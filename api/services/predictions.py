@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from .. import errors
 from .. import predict_ipc as ipc
 from ..errors import Invalid, PayloadTooLarge, Unavailable
-from ..memory import gc_freeze, release_freed_memory
+from ..memory import gc_freeze, page_out_gpu_libraries, release_freed_memory
 from ..schemas import Prediction, PredictOut
 from ..settings import get_settings
 from ..storage import read_blob_to_file
@@ -165,6 +165,8 @@ def load_checkpoint(checkpoint_id: str, path: Path) -> Loaded:
         s = get_settings()
         loaded = Loaded(Predictor.load(path, device=s.predict_device), s.predict_max_batch, checkpoint_id[:8])
         gc_freeze()  # torch and the backbones bring many long-lived objects
+        if loaded.predictor.device.type == "cpu":
+            page_out_gpu_libraries()
         return loaded
 
     return _cache.get(checkpoint_id, load)
