@@ -36,7 +36,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 from predict_profile import WORK, bench_model  # noqa: E402
-from service_clients import pct, predict_clients, predict_single, resident_mb  # noqa: E402
+from service_clients import pct, predict_clients, predict_single, resident_mb, rss_peak  # noqa: E402
 
 from api.predict_server import stats  # noqa: E402
 
@@ -145,11 +145,13 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
             sock = env.get("SSNAS_PREDICT_SERVER")
             ledger0 = stats(sock) if sock else None
             cpu0, own0 = cpu_s(procs), time.process_time()
-            multi = predict_clients(url, f"Bearer {key}", model_id, inputs, args.clients, args.seconds)
+            with rss_peak([q.pid for q in procs]) as peak:
+                multi = predict_clients(url, f"Bearer {key}", model_id, inputs, args.clients, args.seconds)
             cpu = cpu_s(procs) - cpu0
             own = time.process_time() - own0
             ledger1 = stats(sock) if sock else None
-            mem = resident_mb([q.pid for q in procs])
+            time.sleep(3)  # at rest after the run (a predicting process trims its heap after 1 s idle)
+            mem = resident_mb([q.pid for q in procs]) | {"rss_sum_peak_under_load_mb": peak.mb}
     finally:
         stop(api, timeout_s=10)
         for p in extra:

@@ -195,6 +195,32 @@ def rss_sampler(pid: int | None, every_s: float = 0.02) -> Iterator[_Rss]:
         t.join()
 
 
+@contextlib.contextmanager
+def rss_peak(pids: list[int], every_s: float = 1.0) -> Iterator[_Rss]:
+    """The highest RSS sum (MB) of ``pids`` sampled every ``every_s`` while the block runs."""
+    import psutil
+
+    out = _Rss()
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            total = 0
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    total += psutil.Process(pid).memory_info().rss
+            out.mb = max(out.mb, round(total / 1e6))
+
+    out.mb = 0
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        t.join()
+
+
 def resident_mb(pids: list[int]) -> dict:
     """Resident memory of a group of processes after the fact, three ways (MB):
 
