@@ -7,12 +7,14 @@ For each job and each of 10 %, 25 % and 50 % progress, the first event at or pas
 progress gives the ETA shown then; its error is |ETA - actual time left| / actual time left.
 Prints the medians and writes bench/results/eta.json.
 
-    python bench/eta.py [--jobs 10] [--out bench/results/eta.json]
+    python bench/eta.py [--jobs 10] [--out bench/results/eta.json] [--trace bench/work/eta_trace.json]
+    python bench/eta.py --replay bench/work/eta_trace.json   # the current model on recorded events
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -68,38 +70,60 @@ class OldEstimate:
         return p, (max(0.0, (now - self.t0) * (1 - p) / done) if done >= 0.005 else None)
 
 
-def run_job(i: int, job: tuple, profile: Profile, work: Path) -> dict:
+def job_config(i: int, job: tuple) -> RunConfig:
+    n, se, pe, fe, C = job
+    return RunConfig.from_dict({"space": {"C": C, "L": 4}, "search": {"epochs": se, "batch_size": 64},
+                                "pretrain": {"epochs": pe, "batch_size": 64},
+                                "finetune": {"epochs": fe, "patience": 3, "label_fraction": 0.3, "batch_size": 32},
+                                "seed": i, "device": "cpu", "num_threads": 1})
+
+
+def run_job(i: int, job: tuple, profile: Profile, work: Path, events: list | None = None) -> dict:
+    """Run job ``i`` live; ``events`` (if given) receives (seconds since start, event fields)."""
     from ssnas_core.baselines.panel import baseline_panel
     from ssnas_core.pipeline import run_pipeline
 
-    n, se, pe, fe, C = job
-    cfg = RunConfig.from_dict({"space": {"C": C, "L": 4}, "search": {"epochs": se, "batch_size": 64},
-                               "pretrain": {"epochs": pe, "batch_size": 64},
-                               "finetune": {"epochs": fe, "patience": 3, "label_fraction": 0.3, "batch_size": 32},
-                               "seed": i, "device": "cpu", "num_threads": 1})
+    cfg = job_config(i, job)
     t0 = time.monotonic()
-    ds = make_dataset(work / f"feat{i}", n, i)
-    plan, kind = job_plan(ds, cfg, {"method": "ssl"})
-    new, old = EtaModel(plan, profile, cfg.finetune.patience, kind, t0=t0), OldEstimate(cfg)
-    trace: list[tuple[float, float, float | None, float, float | None]] = []
+    ds = make_dataset(work / f"feat{i}", job[0], i)
+    t_plan = time.monotonic()  # where the worker makes the job's plan
+    rows: list[tuple[float, ProgressEvent]] = []
 
     def feed(event: ProgressEvent) -> None:
-        now = time.monotonic()
-        trace.append((now, *new.update(event, now), *old.update(event, now)))
+        rows.append((time.monotonic(), event))
 
     run_pipeline(ds, cfg, work / f"job{i}", feed)
     feed(ProgressEvent("baselines", 0, 1, 0, 1))
     baseline_panel(ds, cfg)
     feed(ProgressEvent("saving", 0, 1, 0, 1))
     end = time.monotonic()
+    if events is not None:
+        events.append({"t_end": end - t0, "t_plan": t_plan - t0,
+                       "events": [(t - t0, dataclasses.asdict(e)) for t, e in rows]})
+    return score(job, ds, cfg, profile, (t0, t_plan, end), rows)
+
+
+def score(job: tuple, ds, cfg: RunConfig, profile: Profile, times: tuple[float, float, float],
+          rows: list[tuple[float, ProgressEvent]]) -> dict:
+    """Feed the events, at their times, to the ETA model and the old estimate; the errors at each
+    target progress. The profile learns from the job at its end, as in the worker."""
+    n, se, pe, fe, C = job
+    t0, t_plan, end = times
+    plan, kind = job_plan(ds, cfg, {"method": "ssl"})
+    new, old = EtaModel(plan, profile, cfg.finetune.patience, kind, t0=t0, now=t_plan), OldEstimate(cfg)
+    trace: list[tuple[float, float, float | None, float, float | None]] = []
+    for now, event in rows:
+        trace.append((now, *new.update(event, now), *old.update(event, now)))
     new.finish(end)
     out = {"samples": n, "search_epochs": se, "pretrain_epochs": pe, "finetune_epochs": fe, "C": C,
-           "wall_s": round(end - t0, 2), "errors": {}, "errors_before": {}}
+           "wall_s": round(end - t0, 2), "errors": {}, "errors_before": {}, "eta_over_actual": {}}
     for target in TARGETS:
         for name, col in (("errors", 1), ("errors_before", 3)):
             hit = next((r for r in trace if r[col] >= target and r[col + 1] is not None), None)
             left = None if hit is None else end - hit[0]
             out[name][f"{target:.2f}"] = None if hit is None else round(abs(hit[col + 1] - left) / left, 4)
+            if name == "errors" and hit is not None:  # the sign: > 1 is an ETA too long
+                out["eta_over_actual"][f"{target:.2f}"] = round(hit[col + 1] / left, 3)
     return out
 
 
@@ -108,19 +132,43 @@ def median(rows: list[dict], key: str, target: str) -> float | None:
     return round(statistics.median(vals), 4) if vals else None
 
 
+def replay(path: Path, jobs: int) -> tuple[list[dict], Profile]:
+    """The ETA model over the events recorded by an earlier run (``--trace``), at their times:
+    for checking a change of the estimator on the same jobs (the figures to report come from a
+    live run)."""
+    recorded = json.loads(Path(path).read_text())
+    profile, rows = Profile(), []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (job, rec) in enumerate(zip(JOBS[:jobs], recorded)):
+            ds = make_dataset(Path(tmp) / f"feat{i}", job[0], i)
+            events = [(t, ProgressEvent(**e)) for t, e in rec["events"]]
+            rows.append(score(job, ds, job_config(i, job), profile, (0.0, rec["t_plan"], rec["t_end"]), events))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows, profile
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=len(JOBS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "eta.json"))
+    ap.add_argument("--trace", type=Path, help="also write each job's timed events here (for --replay)")
+    ap.add_argument("--replay", type=Path, help="score the ETA model on recorded events; writes nothing")
     args = ap.parse_args()
+    if args.replay:
+        rows, _ = replay(args.replay, args.jobs)
+        print(json.dumps({f"{t:.2f}": median(rows, "errors", f"{t:.2f}") for t in TARGETS}))
+        return
     import torch
 
     torch.set_num_threads(1)
-    profile, rows = Profile(), []
+    profile, rows, events = Profile(), [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i, job in enumerate(JOBS[:args.jobs]):
-            rows.append(run_job(i, job, profile, Path(tmp)))
+            rows.append(run_job(i, job, profile, Path(tmp), events))
             print(json.dumps(rows[-1]), flush=True)
+    if args.trace:
+        args.trace.parent.mkdir(parents=True, exist_ok=True)
+        args.trace.write_text(json.dumps(events))
     summary = {f"{t:.2f}": {"median_error": median(rows, "errors", f"{t:.2f}"),
                             "median_error_before": median(rows, "errors_before", f"{t:.2f}"),
                             "median_error_with_profile": median(rows[1:], "errors", f"{t:.2f}")}
