@@ -2,7 +2,9 @@
 
 A frame is ``!II`` (header length, blob length), a JSON header, then the blobs: request values
 that are file bytes travel as ``{"$blob": [offset, length]}`` in the header, so posters are not
-base64-encoded twice. No pickle: either side may be restarted or upgraded alone.
+base64-encoded twice; a client's own object with a ``$blob`` or ``$dict`` key travels escaped as
+``{"$dict": {...}}``, so it reaches the other side as the client sent it. No pickle: either
+side may be restarted or upgraded alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def _pack(value: Any, blobs: list[bytes], offset: list[int]) -> Any:
         offset[0] += len(value)
         return ref
     if isinstance(value, dict):
-        return {k: _pack(v, blobs, offset) for k, v in value.items()}
+        packed = {k: _pack(v, blobs, offset) for k, v in value.items()}
+        return {"$dict": packed} if "$blob" in value or "$dict" in value else packed
     if isinstance(value, list):
         return [_pack(v, blobs, offset) for v in value]
     return value
@@ -35,10 +38,11 @@ def _pack(value: Any, blobs: list[bytes], offset: list[int]) -> Any:
 
 def _unpack(value: Any, data: memoryview) -> Any:
     if isinstance(value, dict):
-        ref = value.get("$blob")
-        if ref is not None and len(value) == 1:
-            lo, n = ref
+        if len(value) == 1 and "$blob" in value:
+            lo, n = value["$blob"]
             return Blob(data[lo:lo + n])
+        if len(value) == 1 and "$dict" in value:
+            value = value["$dict"]
         return {k: _unpack(v, data) for k, v in value.items()}
     if isinstance(value, list):
         return [_unpack(v, data) for v in value]
@@ -69,4 +73,4 @@ def recv(sock: socket.socket) -> dict:
     if nh + nb > MAX_FRAME:
         raise ValueError("frame too large")
     head = json.loads(_read(sock, nh))
-    return _unpack(head, memoryview(_read(sock, nb))) if nb else head
+    return _unpack(head, memoryview(_read(sock, nb) if nb else b""))

@@ -37,7 +37,7 @@ class _Handler(socketserver.BaseRequestHandler):
         while True:
             try:
                 message = ipc.recv(self.request)
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError):  # closed, or not our frames: drop the connection
                 return
             ipc.send(self.request, answer(message))
 

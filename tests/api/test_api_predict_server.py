@@ -76,6 +76,8 @@ BAD = [
     {"inputs": {"poster": {"base64": poster(0)}}},
     {"batch": [bodies()[0]["inputs"]] * 65},
     {"features": {"poster.efficientnet_lite0.head": [[0.0] * 1280]}},
+    {"inputs": {"poster": {"$blob": [0, 4]}, "plot": {"$dict": 1}}},  # our frame's own markers
+    {"inputs": {"poster": {"base64": poster(0)}, "plot": {"$blob": "x", "y": 1}}},
 ]
 
 
@@ -138,3 +140,20 @@ def test_a_killed_prediction_process_means_503_until_it_is_back(client, alice, m
     finally:
         again.kill()
         again.wait(10)
+
+
+def test_frames_carry_blobs_and_a_clients_own_marker_keys_unchanged():
+    import socket
+
+    from api import predict_ipc as ipc
+
+    a, b = socket.socketpair()
+    with a, b:
+        msg = {"x": [ipc.Blob(b"abc"), {"$blob": [0, 2]}, {"$dict": {"$blob": 1}}, b"zz"], "y": None}
+        ipc.send(a, msg)
+        got = ipc.recv(b)
+        ipc.send(a, {"y": {"$dict": 1}})  # a frame without blobs
+        assert ipc.recv(b) == {"y": {"$dict": 1}}
+    assert got == {"x": [b"abc", {"$blob": [0, 2]}, {"$dict": {"$blob": 1}}, b"zz"], "y": None}
+    assert isinstance(got["x"][0], ipc.Blob) and isinstance(got["x"][3], ipc.Blob)
+    assert not isinstance(got["x"][1], bytes)
