@@ -37,14 +37,15 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
               queue=queue, max_attempts=settings.job_max_attempts)
     session.add(job)
     session.commit()
-    _send_or_undo(session, job.id, queue, _undo_create)
+    _send_or_undo(session, job.id, queue, 0, _undo_create)
     log.info("job queued", extra={"job_id": job.id, "owner_id": owner_id, "queue": queue})
     return job_out(session, job)
 
 
-def _send_or_undo(session: Session, job_id: str, queue: str, undo: Callable[[Session, Job], None]) -> None:
+def _send_or_undo(session: Session, job_id: str, queue: str, attempt: int,
+                  undo: Callable[[Session, Job], None]) -> None:
     """Send the committed job's doorbell; if the broker cannot take it, undo the request's change
-    (while the row is still queued and unclaimed) and re-raise, so the client gets a 503 and
+    (while the row is still queued and unclaimed: still at ``attempt``) and re-raise, so the client gets a 503 and
     nothing half-written stays behind. Only if the undo itself cannot reach the database does the
     row stay queued: the reaper (and every worker or ``ssnas serve`` start) re-sends queued rows,
     so such a job still runs (the row is the truth, not the broker)."""
@@ -54,7 +55,7 @@ def _send_or_undo(session: Session, job_id: str, queue: str, undo: Callable[[Ses
         try:
             session.rollback()
             job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
-            if job is not None and job.status == QUEUED and job.worker is None:
+            if job is not None and job.status == QUEUED and job.attempt == attempt:
                 undo(session, job)
                 session.commit()
                 log.warning("broker unavailable: the request was undone", extra={"job_id": job_id})
@@ -169,16 +170,16 @@ def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) 
         raise Conflict(f"job {job_id}: its dataset was deleted; submit a new job")
     check_job_quota(session, owner_id, settings)
     check_storage(session, owner_id, "a retry")
-    before = {k: getattr(job, k) for k in _RETRY_RESETS}
+    before, attempt = {k: getattr(job, k) for k in _RETRY_RESETS}, job.attempt
     job.status, job.error, job.cancel_requested = QUEUED, None, False
     job.finished_at, job.eta_s = None, None
-    job.max_attempts = job.attempt + settings.job_max_attempts
+    job.max_attempts = attempt + settings.job_max_attempts
     session.commit()
 
     def undo(_s: Session, row: Job) -> None:  # back to failed/cancelled as it was
         for k, v in before.items():
             setattr(row, k, v)
 
-    _send_or_undo(session, job.id, job.queue, undo)
+    _send_or_undo(session, job.id, job.queue, attempt, undo)
     log.info("job requeued by retry", extra={"job_id": job.id, "owner_id": owner_id})
     return job_out(session, job)

@@ -122,7 +122,8 @@ def test_broker_outage_job_routes_are_503_with_nothing_left_and_recover(own_db, 
             assert first.status_code == 202, first.text
             assert _queued_messages(port) == 1
             failed_id = first.json()["id"]
-            _admin_db(own_db, f"UPDATE jobs SET status = 'failed', error = 'boom' WHERE id = '{failed_id}'")
+            _admin_db(own_db, f"UPDATE jobs SET status = 'failed', error = 'boom', attempt = 1, "
+                      f"worker = 'elsewhere:1' WHERE id = '{failed_id}'")  # as a worker leaves it
 
             broker.kill()
             broker.wait()
