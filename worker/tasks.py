@@ -160,7 +160,7 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
             size = quotas.folder_bytes(fpath)
             with_db_retry(lambda: _set_features_path(c, fpath, size, note), "recording the feature cache")
             with session_scope() as s:  # past the owner's storage quota: stop with its message
-                quotas.check_storage(s, c.owner_id, "this job")
+                quotas.check_storage(s, c.owner_id, "this job", "go on past its features")
         from .baselines import job_result, run_method
 
         progress.set_plan(features, c.spec, extracted=needs_extraction(c.dataset))

@@ -53,9 +53,10 @@ def storage_used(session: Session, owner_id: str, without: str | None = None) ->
     return int(ds) + int(ck) + int(session.scalar(q))
 
 
-def _exceeded(used: int, adding: int, settings: Settings, what: str) -> StorageQuotaExceeded:
+def _exceeded(used: int, adding: int, settings: Settings, what: str,
+              verb: str = "start") -> StorageQuotaExceeded:
     left = max(settings.max_storage_bytes - used, 0)
-    need = f", and {what} needs {adding}" if adding else f", so {what} cannot start"
+    need = f", and {what} needs {adding}" if adding else f", so {what} cannot {verb}"
     return StorageQuotaExceeded(
         f"storage quota exceeded: you use {used} of {settings.max_storage_bytes} bytes (datasets, "
         f"checkpoints, feature caches and uploads in progress), {left} left{need}; "
@@ -145,12 +146,12 @@ def charge_features(session: Session, owner_id: str, dataset_id: str, path: str,
         row.bytes, row.updated_at = size, utcnow()
 
 
-def check_storage(session: Session, owner_id: str, what: str = "a new job") -> None:
-    """413 when the owner already holds more than the quota."""
+def check_storage(session: Session, owner_id: str, what: str = "a new job", verb: str = "start") -> None:
+    """413 when the owner already holds more than the quota (``what`` cannot ``verb``)."""
     settings = get_settings()
     used = storage_used(session, owner_id)
     if used > settings.max_storage_bytes:
-        raise _exceeded(used, 0, settings, what)
+        raise _exceeded(used, 0, settings, what, verb)
 
 
 def drop_dataset_charges(session: Session, dataset_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zipfile
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +16,7 @@ from svc_fixtures import celery_worker, job_row, job_spec, make_feature_dataset,
 
 from api.db import session_scope
 from api.services.quotas import storage_used
-from api.tables import Checkpoint, CheckpointChunk, Dataset, Model
+from api.tables import Checkpoint, CheckpointChunk, Dataset, Model, StorageCharge
 
 QUOTA = 50 * 1024**2  # bytes per owner in this module's worker: the filler row sets the room left
 
@@ -70,6 +71,45 @@ def test_a_job_whose_first_checkpoint_passes_the_quota_fails_cleanly(svc, quota_
     send(job_id)
     job = wait_job(job_id, terminal, 240)
     _assert_failed_on_quota(job, "search", owner)
+    assert _blobs(job_id) == {"kinds": [], "partial": 0, "orphan_chunks": 0, "models": 0}
+
+
+def _vector_dataset(owner: str, path) -> str:
+    """A generic upload (a manifest of embedding vectors): the worker converts it to a feature
+    cache, which counts toward the owner's storage."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = [{"id": f"s{i}", "emb": [round(float(v), 3) for v in rng.normal(size=8)],
+             "labels": ["a", "b"][i % 2:], "split": ["train", "dev", "test"][i % 3]} for i in range(60)]
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("manifest.jsonl", "\n".join(json.dumps(r) for r in rows))
+    with session_scope() as s:
+        row = Dataset(owner_id=owner, name="vectors", format="generic", path=str(path),
+                      size=path.stat().st_size, sha256=uuid.uuid4().hex * 2, summary={"format": "generic"})
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_a_feature_cache_past_the_quota_fails_the_job_in_its_features_stage(svc, quota_worker, tmp_path):
+    owner = "sven"
+    ds_id = _vector_dataset(owner, tmp_path / "vectors.zip")
+    _fill(owner, room=1)  # the upload fits; its feature cache does not
+    job_id = make_job(owner, ds_id, job_spec(ds_id))
+    send(job_id)
+    job = wait_job(job_id, terminal, 240)
+    assert job.status == "failed" and job.stage == "features", (job.status, job.stage, job.error)
+    assert job.error.startswith("storage quota exceeded: you use "), job.error
+    assert "so this job cannot go on past its features; delete datasets or jobs" in job.error, job.error
+    # the cache is on disk, complete and charged (a later job of the dataset reuses it)
+    with session_scope() as s:
+        charges = s.scalars(select(StorageCharge).where(StorageCharge.owner_id == owner,
+                                                        StorageCharge.kind == "features")).all()
+        assert len(charges) == 1 and charges[0].bytes > 0 and charges[0].dataset_id == ds_id
+        assert s.get(Dataset, ds_id).features_path
     assert _blobs(job_id) == {"kinds": [], "partial": 0, "orphan_chunks": 0, "models": 0}
 
 
