@@ -94,6 +94,29 @@ def test_minilm_matches_reference_bert_outputs():
     assert e[0] @ e[2] > e[0] @ e[1]  # paraphrase closer than an unrelated plot
 
 
+def test_minilm_unpadded_cpu_batches_match_padded_ones():
+    """On the CPU texts of a batch run without padding (forward_packed); the padded forward an
+    accelerator runs gives the same token means."""
+    bb = get_backbone("minilm")
+    texts = ["A boy.", "A detective hunts a killer in a city that never sleeps, night after night.",
+             "Two sisters open a bakery.", "x " * 300]
+    ids = [bb.preprocess(t) for t in texts]
+    out = bb.forward(bb.collate(ids))
+    width = max(map(len, ids))
+    pad = torch.zeros(len(ids), width, dtype=torch.long)
+    mask = torch.zeros_like(pad)
+    for j, row in enumerate(ids):
+        pad[j, :len(row)], mask[j, :len(row)] = torch.tensor(row), 1
+    with torch.inference_mode():
+        states = bb.module(pad, mask)
+    w = mask.unsqueeze(-1).float()
+    for layer in (2, 4, 6):
+        ref = (states[layer] * w).sum(1) / w.sum(1)
+        assert torch.allclose(out[f"l{layer}"], ref, atol=1e-5), layer
+    one = bb.forward(bb.collate(ids[1:2]))  # alone or in a batch: the same
+    assert torch.allclose(one["l6"][0], out["l6"][1], atol=1e-5)
+
+
 def test_maxout_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
     module = MaxoutMLP(in_dim=300, hidden=(64, 128), k=5).eval()
