@@ -12,6 +12,8 @@ Variants (``--variants``, comma-separated):
   cow       the backbones loaded before the fork, shared copy-on-write (bench/prefork_api.py)
   server    one prediction process (``python -m api.predict_server``) fed by the API processes
 
+A variant may carry settings: ``server:SSNAS_PREDICT_BATCH=8`` (``:``-separated ``NAME=VALUE``).
+
 Memory: ``unique_mb`` counts each resident page of the API side once (shared library pages and
 pages shared copy-on-write included once), ``rss_sum_mb`` adds up the processes' RSS.
 
@@ -112,9 +114,12 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
                 args: argparse.Namespace, port: int) -> dict:
     from worker.processes import child_env, start_api, stop
 
-    env = child_env(base_env | {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // args.api_workers))})
+    kind, *sets = variant.split(":")
+    env = child_env(base_env | {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // args.api_workers))}
+                    | dict(x.split("=", 1) for x in sets))
     extra = []
-    if variant == "server":
+    if kind == "server":
+        env.pop("SSNAS_PREDICT_THREADS")  # the prediction process has the cores to itself
         sock = Path(tempfile.mkdtemp(prefix="ssnas-predict-")) / "predict.sock"
         env["SSNAS_PREDICT_SERVER"] = str(sock)
         from worker.processes import spawn
@@ -126,7 +131,7 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
         wait_for(sock.exists, 300, "the prediction process", extra[-1])
     log = open(WORK / f"api-{variant}.log", "ab")
     url = f"http://127.0.0.1:{port}"
-    if variant == "cow":
+    if kind == "cow":
         from worker.processes import http_ok, spawn, wait_ready
 
         api = spawn([sys.executable, str(REPO / "bench" / "prefork_api.py"), "--port", str(port),
