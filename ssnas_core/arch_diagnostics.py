@@ -52,20 +52,24 @@ class PushMeter:
     def __init__(self, net):
         self.net, self.n = net, len(net.node_specs)
         self.modalities = [nd.modality for nd in net.node_specs]
-        self.total: dict[str, float] = defaultdict(float)
+        self.acc: torch.Tensor | None = None  # (n,) float64 per input node, summed over steps
 
     @torch.no_grad()
     def add(self) -> None:
+        """Adds this step's push on the device (no per-element reads, so no device syncs)."""
         for a in self.net.alphas:
             if a.grad is None:
                 continue
-            d = -(a.grad[:, : self.n, 1] - a.grad[:, : self.n, 0]).sum(dim=0)  # (n,)
-            for j, m in enumerate(self.modalities):
-                self.total[m] += float(d[j])
+            d = -(a.grad[:, : self.n, 1] - a.grad[:, : self.n, 0]).sum(dim=0).double()  # (n,)
+            self.acc = d if self.acc is None else self.acc + d
 
     def take(self) -> dict[str, float]:
-        out, self.total = dict(self.total), defaultdict(float)
-        return {f"arch_push_{m}": v for m, v in sorted(out.items())}
+        total: dict[str, float] = defaultdict(float)
+        if self.acc is not None:
+            for j, v in enumerate(self.acc.tolist()):
+                total[self.modalities[j]] += v
+        self.acc = None
+        return {f"arch_push_{m}": v for m, v in sorted(total.items())}
 
 
 def warnings_for(genotype: Genotype, margin: dict[str, list[float]], noise: float) -> list[str]:

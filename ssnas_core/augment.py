@@ -78,4 +78,40 @@ class FeatureAugment:
         return nodes
 
     def __call__(self, nodes, g):
-        return self.view(nodes, g), self.view(nodes, g)
+        """Both views, as ``view`` twice (the same draws from ``g``, in the same order), with fewer
+        passes over the data: each node's std is taken once (the scale factors out of it), and the
+        per-sample factors (scale, mask rescale, modality keep) are applied in one multiply."""
+        c = self.cfg
+        drop = c.modality_drop > 0 and len(self.kinds) > 1
+        if not (c.node_scale > 0 or c.gaussian_noise > 0 or c.feature_mask > 0 or drop):
+            return nodes, nodes
+        std = [x.flatten(1).std(dim=1) for x in nodes] if c.gaussian_noise > 0 else None
+        return self._fused_view(nodes, g, std, drop), self._fused_view(nodes, g, std, drop)
+
+    def _fused_view(self, nodes, g, std, drop: bool):
+        c, b, dev = self.cfg, nodes[0].shape[0], nodes[0].device
+        scale = [1 + c.node_scale * (2 * torch.rand(x.shape[0], generator=g, device=dev) - 1) for x in nodes] \
+            if c.node_scale > 0 else None
+        noise = [torch.randn(x.shape, generator=g, device=dev) for x in nodes] if c.gaussian_noise > 0 else None
+        masks = [torch.rand(x.shape, generator=g, device=dev) for x in nodes] if c.feature_mask > 0 else None
+        if drop:
+            dropped = torch.rand(b, generator=g, device=dev) < c.modality_drop
+            which = torch.randint(len(self.kinds), (b,), generator=g, device=dev)
+        out = []
+        for i, (x, m) in enumerate(zip(nodes, self.modalities)):
+            factor = torch.ones(b, dtype=x.dtype, device=dev)  # per sample: scale * mask rescale * keep
+            if scale is not None:
+                factor = factor * scale[i]
+            if masks is not None:
+                factor = factor * (1 / (1 - c.feature_mask))
+            if drop:
+                factor = factor * (~(dropped & (which == self.kinds.index(m)))).to(x.dtype)
+            if noise is not None:  # (x s + n sigma std(x s)) = s (x + n sigma std(x s) / s)
+                sd = c.gaussian_noise * (std[i] * scale[i] if scale is not None else std[i]).clamp_min(1e-6)
+                t = torch.addcmul(x, noise[i], _per_sample(x, sd / scale[i] if scale is not None else sd))
+            else:
+                t = x * 1.0
+            if masks is not None:
+                t.mul_(masks[i].ge_(c.feature_mask))
+            out.append(t.mul_(_per_sample(t, factor)))
+        return out

@@ -22,6 +22,34 @@ def load_rows(ds: FeatureDataset, idx: np.ndarray, with_labels: bool = True, dev
     return nodes, labels
 
 
+def read_ahead(load, items, depth: int = 2):
+    """``load(item)`` for each of ``items`` (possibly endless), computed one step ahead in a thread.
+
+    The thread stops when the consumer drops the generator (``close``/garbage collection)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader():
+        for item in items:
+            if stop.is_set():
+                return
+            q.put(load(item))
+        q.put(None)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        while (out := q.get()) is not None:
+            yield out
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)
+
+
 class Batches:
     """Iterates (nodes: list[Tensor (B, *shape)], labels: Tensor | None) over ``indices``.
 

@@ -21,5 +21,5 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     z = F.normalize(torch.cat([z1, z2], dim=0).float(), dim=1)  # (2N, D)
     sim = z @ z.t() / temperature  # (2N, 2N)
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    targets = torch.arange(2 * n, device=z.device).roll(n)  # i -> i + n, i + n -> i (no host copy)
     return F.cross_entropy(sim, targets)

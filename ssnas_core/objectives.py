@@ -8,16 +8,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import FeatureAugment, keep_modality
+from .augment import FeatureAugment
 from .config import SSLConfig
+from .fastnet import ViewStack
 from .losses import nt_xent
 
 
-def _embed(fusion: Callable, head: Callable, views: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-    """Every view of the batch through one forward pass (BatchNorm sees them together)."""
-    b = views[0][0].shape[0]
-    z = head(fusion([torch.cat(parts) for parts in zip(*views)]))  # (len(views) * B, proj_dim)
-    return list(z.split(b))
+def _embed(fusion: Callable, head: Callable, views: list[list[torch.Tensor | None]]) -> list[torch.Tensor]:
+    """Every view of the batch through one forward pass (BatchNorm sees them together).
+
+    ``views[v][i]`` is node i of view v, None where the view zeroes it. A fusion network with
+    ``forward_views`` (the supernet) projects a node shared by several views once."""
+    stack = ViewStack.build(views)
+    h = fusion.forward_views(stack) if hasattr(fusion, "forward_views") else fusion(stack.materialize())
+    return list(head(h).split(stack.batch))  # len(views) x (B, proj_dim)
+
+
+def _restrict(nodes: list[torch.Tensor], modalities: list[str], keep: str) -> list[torch.Tensor | None]:
+    """``keep_modality`` with the zeroed nodes left as None (see ``_embed``)."""
+    return [x if m == keep else None for x, m in zip(nodes, modalities)]
 
 
 def contrastive_loss(fusion: Callable, head: Callable, augment: FeatureAugment,
@@ -39,12 +48,12 @@ def contrastive_loss(fusion: Callable, head: Callable, augment: FeatureAugment,
         z1, z2 = _embed(fusion, head, [v1, v2])
         return nt_xent(z1, z2, t)
     if ssl.objective == "cross_modal":
-        restricted = [keep_modality(v2, augment.modalities, m) for m in kinds]
+        restricted = [_restrict(v2, augment.modalities, m) for m in kinds]
         z1, z2, *zm = _embed(fusion, head, [v1, v2, *restricted])
         cross = torch.stack([nt_xent(z1, z, t) for z in zm]).sum()
         w = ssl.cross_weight
         return (nt_xent(z1, z2, t) + w * cross) / (1 + w * len(kinds))
-    views = [keep_modality(v1 if i % 2 == 0 else v2, augment.modalities, m) for i, m in enumerate(kinds)]
+    views = [_restrict(v1 if i % 2 == 0 else v2, augment.modalities, m) for i, m in enumerate(kinds)]
     z = _embed(fusion, head, views)
     pairs = [(i, j) for i in range(len(kinds)) for j in range(i + 1, len(kinds))]
     return torch.stack([nt_xent(z[i], z[j], t) for i, j in pairs]).mean()

@@ -36,7 +36,7 @@ from .config import RunConfig
 from .data.features import FeatureDataset
 from .device import autocast
 from .genotype import Genotype
-from .loader import Batches, load_rows
+from .loader import Batches, load_rows, read_ahead
 from .metrics import selection_score
 from .objectives import contrastive_loss, predict, supervised_loss
 from .schedule import cosine_restart_lr, epoch_seed, seeded_generator, set_lr
@@ -122,8 +122,8 @@ class _Search:
         """Endless search-val batches drawn at random (seeded per epoch, so a resumed run repeats them)."""
         rng = np.random.default_rng(epoch_seed(self.cfg.seed, "search_a_draw", self.epoch))
         size = min(self.sc.batch_size, len(self.val_idx))
-        while True:
-            yield load_rows(self.ds, rng.choice(self.val_idx, size=size, replace=False), not self.ssl, self.device)
+        draws = (rng.choice(self.val_idx, size=size, replace=False) for _ in iter(int, 1))
+        return read_ahead(lambda idx: load_rows(self.ds, idx, not self.ssl, self.device), draws)
 
     def arch_step(self, nodes, labels, g) -> float:
         self._train_only(self.net.arch_parameters())
@@ -149,7 +149,7 @@ class _Search:
         self._train_only(self.w_params + self.net.arch_parameters())
         return total / max(1, len(batches))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def validate(self) -> dict[str, float]:
         """ssl: NT-Xent on val with fixed views (lower is better); supervised: dev weighted F1."""
         self.net.eval(), self.head.eval()

@@ -14,6 +14,7 @@ from torch import nn
 from .cells import CellOutput, NetworkOutput, mix
 from .config import SearchSpaceConfig
 from .data.features import NodeSpec
+from .fastnet import ViewStack, supernet_forward
 from .genotype import CellGenotype, Genotype
 from .nodes import InputNodes
 from .ops import build_op
@@ -77,6 +78,15 @@ class SuperNet(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     def forward(self, nodes: list[torch.Tensor]) -> torch.Tensor:
+        """Input nodes (list of (B, *shape)) -> fused (B, multiplier*C*L), by the position-major engine."""
+        return supernet_forward(self, ViewStack.single(nodes))
+
+    def forward_views(self, stack: ViewStack) -> torch.Tensor:
+        """Every view of ``stack`` -> (V * B, multiplier*C*L), as ``forward`` on the views concatenated."""
+        return supernet_forward(self, stack)
+
+    def reference_forward(self, nodes: list[torch.Tensor]) -> torch.Tensor:
+        """The module-by-module forward (METHOD.md section 3 as written); ``forward`` computes the same."""
         states = self.inputs(nodes)
         ns = self.space.node_steps
         for i, cell in enumerate(self.cells):
