@@ -103,6 +103,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / "work" / "mmimdb_shapes_25959")
     ap.add_argument("--out", type=Path, default=None, help="write the op table (markdown) here")
+    ap.add_argument("--no-phases", action="store_true", help="only the engine's op table (the phase split times "
+                    "the module forward, i.e. the engine before issue 14)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = FeatureDataset(args.data)
@@ -114,13 +116,15 @@ def main() -> None:
     batches = iter(s.batches(s.train_idx, 0, "search_w"))
     arch = s._arch_batches()
     acc_w, acc_a = {}, {}
-    for k in range(args.steps + 2):
+    for k in range(0 if args.no_phases else args.steps + 2):
         nodes, _ = next(batches)
         phase_step(s, nodes, g, False, acc_w if k >= 2 else {})
         phase_step(s, next(arch)[0], g, True, acc_a if k >= 2 else {})
     rows = []
     for name, acc in (("weight step", acc_w), ("arch step", acc_a)):
         tot = sum(acc.values())
+        if not tot:
+            continue
         for key, v in acc.items():
             rows.append((name, key, 1000 * v / args.steps, 100 * v / tot))
         rows.append((name, "total", 1000 * tot / args.steps, 100.0))
