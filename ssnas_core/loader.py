@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 
@@ -83,27 +84,7 @@ class Batches:
     def __iter__(self):
         order = self._order()
         chunks = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(self))]
-        q: queue.Queue = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def reader():
-            for c in chunks:
-                if stop.is_set():
-                    return
-                q.put(self._load(c))
-            q.put(None)
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        try:
-            while (item := q.get()) is not None:
-                nodes, labels = item
+        with contextlib.closing(read_ahead(self._load, chunks)) as batches:  # stops its thread on exit
+            for nodes, labels in batches:
                 nodes = [x.to(self.device, non_blocking=True) for x in nodes]
                 yield nodes, (labels.to(self.device) if labels is not None else None)
-        finally:
-            stop.set()
-            while t.is_alive():  # unblock a reader waiting on a full queue
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    t.join(0.01)
