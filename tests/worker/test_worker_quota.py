@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from svc_fixtures import celery_worker, job_row, job_spec, make_feature_dataset, make_job, send, terminal, wait_job
 
 from api.db import session_scope
-from api.services.quotas import storage_used
+from api.services.quotas import lock_owner, storage_used
 from api.tables import Checkpoint, CheckpointChunk, Dataset, Model, StorageCharge
 
 QUOTA = 50 * 1024**2  # bytes per owner in this module's worker: the filler row sets the room left
@@ -30,8 +30,11 @@ def quota_worker(svc, tmp_path_factory):
 
 
 def _fill(owner: str, room: int) -> str:
-    """A dataset row sized so that the owner has ``room`` bytes left; returns its id."""
+    """A dataset row sized so that the owner has ``room`` bytes left; returns its id. Sized and
+    added under the owner's storage lock, as the worker charges its writes, so that a checkpoint
+    stored meanwhile is either counted here or refused there."""
     with session_scope() as s:
+        lock_owner(s, owner)
         row = Dataset(owner_id=owner, name="filler", format="features", path="/nonexistent",
                       size=QUOTA - storage_used(s, owner) - room, sha256=uuid.uuid4().hex * 2, summary={})
         s.add(row)
