@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from datetime import datetime
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -163,62 +163,57 @@ def poll_clients(base_url, auth: str, job_id: str, clients: int, seconds: float,
 class _Rss:
     baseline_mb = peak_mb = 0.0
 
+    @property
+    def mb(self) -> int:
+        return round(self.peak_mb)
+
+
+@contextlib.contextmanager
+def _sampled(measure: Callable[[], float], every_s: float) -> Iterator[_Rss]:
+    """``measure()`` (MB) at the start (baseline) and every ``every_s`` while the block runs (peak)."""
+    out = _Rss()
+    out.baseline_mb = out.peak_mb = measure()
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            out.peak_mb = max(out.peak_mb, measure())
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        t.join()
+
 
 @contextlib.contextmanager
 def rss_sampler(pid: int | None, every_s: float = 0.02) -> Iterator[_Rss]:
     """Baseline and peak resident memory (MB) of ``pid`` and its children while the block runs."""
-    out = _Rss()
     if pid is None:
-        yield out
+        yield _Rss()
         return
     import psutil
 
     proc = psutil.Process(pid)
-
-    def rss() -> float:
-        procs = [proc, *proc.children(recursive=True)]
-        return sum(p.memory_info().rss for p in procs) / 1e6
-
-    out.baseline_mb = out.peak_mb = rss()
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(every_s):
-            out.peak_mb = max(out.peak_mb, rss())
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
+    with _sampled(lambda: sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 1e6,
+                  every_s) as out:
         yield out
-    finally:
-        done.set()
-        t.join()
 
 
-@contextlib.contextmanager
-def rss_peak(pids: list[int], every_s: float = 1.0) -> Iterator[_Rss]:
-    """The highest RSS sum (MB) of ``pids`` sampled every ``every_s`` while the block runs."""
+def rss_peak(pids: list[int], every_s: float = 1.0):
+    """The highest RSS sum of ``pids`` (``.mb``, whole MB) sampled every ``every_s`` while the block runs."""
     import psutil
 
-    out = _Rss()
-    done = threading.Event()
+    def total() -> float:
+        n = 0
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                n += psutil.Process(pid).memory_info().rss
+        return n / 1e6
 
-    def sample() -> None:
-        while not done.wait(every_s):
-            total = 0
-            for pid in pids:
-                with contextlib.suppress(psutil.Error):
-                    total += psutil.Process(pid).memory_info().rss
-            out.mb = max(out.mb, round(total / 1e6))
-
-    out.mb = 0
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        yield out
-    finally:
-        done.set()
-        t.join()
+    return _sampled(total, every_s)
 
 
 def resident_mb(pids: list[int]) -> dict:
