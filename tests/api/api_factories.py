@@ -129,3 +129,13 @@ def make_model(owner: str, tmp: Path, nodes: list[tuple[str, str, tuple[int, ...
                          [{"name": a, "modality": b, "shape": list(c)} for a, b, c in nodes],
                          backbones)
         return m.id
+
+
+def make_poster_plot_model(owner: str, tmp: Path, poster_spec: dict) -> str:
+    """A model over a real image backbone's taps (``poster_spec``) plus a 4-d identity plot vector."""
+    from ssnas_core.backbones.registry import cached_backbone
+
+    nodes = [(f"poster.efficientnet_lite0.{t}", "image", shape) for t, shape in cached_backbone(poster_spec).taps]
+    nodes.append(("plot.identity.vec", "plot", (4,)))
+    return make_model(owner, tmp, nodes, {"poster": poster_spec, "plot": {
+        "name": "identity", "weights": None, "options": {"dim": 4}}})

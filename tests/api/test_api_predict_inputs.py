@@ -6,7 +6,7 @@ import base64
 import io
 
 import pytest
-from api_factories import make_model
+from api_factories import make_model, make_poster_plot_model
 from PIL import Image
 
 SPEC = {"name": "efficientnet_lite0", "weights": None, "options": {"image_size": 64, "taps": ["head"]}}
@@ -15,13 +15,7 @@ SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="4" h
 
 @pytest.fixture
 def poster_model(db, tmp_path):
-    from ssnas_core.backbones.registry import cached_backbone
-
-    taps = cached_backbone(SPEC).taps
-    nodes = [(f"poster.efficientnet_lite0.{t}", "image", shape) for t, shape in taps]
-    nodes.append(("plot.identity.vec", "plot", (4,)))
-    return make_model("alice", tmp_path, nodes, {"poster": SPEC, "plot": {
-        "name": "identity", "weights": None, "options": {"dim": 4}}})
+    return make_poster_plot_model("alice", tmp_path, SPEC)
 
 
 def _detail(r) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_factories import make_model
+from api_factories import make_poster_plot_model
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,13 +25,7 @@ SPEC = {"name": "efficientnet_lite0", "weights": None, "options": {"image_size":
 
 @pytest.fixture
 def model(db, tmp_path):
-    from ssnas_core.backbones.registry import cached_backbone
-
-    taps = cached_backbone(SPEC).taps
-    nodes = [(f"poster.efficientnet_lite0.{t}", "image", shape) for t, shape in taps]
-    nodes.append(("plot.identity.vec", "plot", (4,)))
-    return make_model("alice", tmp_path, nodes, {"poster": SPEC, "plot": {
-        "name": "identity", "weights": None, "options": {"dim": 4}}})
+    return make_poster_plot_model("alice", tmp_path, SPEC)
 
 
 def start_server(sock: Path) -> subprocess.Popen:
