@@ -196,11 +196,15 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
         train_loss = s.weight_pass(callback)
         arch_loss = s.arch_pass(callback)
         val = s.validate()
-        genotype, margin = s.net.genotype(), margins(s.net)
+        argmax = s.net.genotype()
+        genotype = s.net.genotype(cfg.search.cover_modalities)
+        margin = margins(s.net)
         row = {"epoch": s.epoch, "train_loss": train_loss, "arch_loss": arch_loss,
                **{k: v for k, v in val.items() if k != "score"}, "epoch_time_s": time.perf_counter() - t0,
                "min_edge_margin": min(margin["edge"]), "min_op_margin": min(margin["op"]), **s.push.take(),
-               "margins": margin, "modalities_read": genotype.modalities_read(), "genotype": genotype.to_json()}
+               "margins": margin, "modalities_read": genotype.modalities_read(),
+               "modalities_read_argmax": argmax.modalities_read(), "covered": genotype != argmax,
+               "genotype": genotype.to_json()}
         s.history.append(row)
         if s.best is None or val["score"] > s.best["score"]:
             s.best = {"score": val["score"], "epoch": s.epoch, "genotype": genotype.to_json()}
@@ -210,5 +214,10 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
         callback(ProgressEvent("search", s.epoch - 1, cfg.search.epochs, 1, 1,
                                {k: v for k, v in row.items() if isinstance(v, float)}, end_of_epoch=True))
     best = Genotype.from_json(s.best["genotype"])
-    warnings = warnings_for(best, s.history[s.best["epoch"]]["margins"], cfg.search.noise_margin)
+    at_best = s.history[s.best["epoch"]]
+    warnings = warnings_for(best, at_best["margins"], cfg.search.noise_margin)
+    if at_best.get("covered"):
+        warnings.append(f"the strongest architecture weights read only {at_best['modalities_read_argmax']}; "
+                        f"the derivation re-pointed a cell input so that the network reads "
+                        f"{best.modalities_read()} (search.cover_modalities)")
     return SearchResult(best, s.best["epoch"], s.history, warnings)

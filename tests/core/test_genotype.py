@@ -60,6 +60,30 @@ def test_derivation_from_fixed_weights():
     assert FusionNet(g)([torch.randn(2, 4, 2, 2), torch.randn(2, 4), torch.randn(2, 3)]).shape == (2, 32)
 
 
+def test_cover_repoints_the_cheapest_slot_to_the_missing_modality():
+    nodes = (NodeSpec("a", "image", (4, 2, 2)), NodeSpec("b", "image", (4,)), NodeSpec("t", "text", (3,)),
+             NodeSpec("u", "text", (5,)))
+    space = SearchSpaceConfig(C=4, L=4, steps=2, multiplier=2, node_steps=1, node_multiplier=1)
+    net = SuperNet(nodes, space)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.zero_()
+        net.alphas[0][0, 0, 1], net.alphas[0][1, 1, 1] = 5.0, 5.0  # cell 0 reads a, b (image only)
+        net.alphas[1][0, 4, 1], net.alphas[1][1, 0, 1] = 5.0, 5.0  # cell 1 reads cell 0 and a
+        net.alphas[1][1, 3, 1] = 4.0  # text u is nearly as strong in cell 1's slot y: the cheapest change
+        net.alphas[0][1, 2, 1] = 1.0  # text t in cell 0's slot y: a costlier change
+        net.betas[0][0, 1, 1] = net.betas[1][0, 1, 1] = 5.0  # both inner steps read slots y and x
+    plain = derive(net)
+    assert plain.modalities_read() == ["image"]
+    covered = derive(net, cover_modalities=True)
+    assert covered.modalities_read() == ["image", "text"]
+    assert covered.edges == (("skip", 0), ("skip", 1), ("skip", 4), ("skip", 3))
+    assert covered.steps == plain.steps and covered.concat == plain.concat
+    with torch.no_grad():  # a genotype that already reads both modalities is left alone
+        net.alphas[0][1, 2, 1] = 9.0
+    assert derive(net, cover_modalities=True) == derive(net)
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["edges"].__setitem__(0, ["skip", 99]), "reads state"),
     (lambda d: d["edges"].__setitem__(0, ["none", 1]), "edge op"),
