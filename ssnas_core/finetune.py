@@ -47,6 +47,17 @@ def _modes(cfg: RunConfig, pretrained: bool) -> list[str]:
     return ["full", "probe", "lp_ft"] if cfg.finetune.probe == "auto" else [cfg.finetune.probe]
 
 
+def _fresh(modes: list[str]) -> list[str]:
+    """The fits from the initial network (lp_ft needs the probe first); lp_ft then fits once more."""
+    return [m for m in ("probe", "full") if m in modes or (m == "probe" and "lp_ft" in modes)]
+
+
+def finetune_fits(cfg: RunConfig, pretrained: bool) -> int:
+    """How many fits of up to ``finetune.epochs`` epochs ``run_finetune`` runs (each may stop early)."""
+    modes = _modes(cfg, pretrained)
+    return len(_fresh(modes)) + ("lp_ft" in modes)
+
+
 class _Trainer:
     """One finetuning loop with early stopping on dev weighted F1 (at ``finetune.threshold``)."""
 
@@ -131,9 +142,8 @@ def run_finetune(ds: FeatureDataset, fusion: nn.Module, cfg: RunConfig, device: 
     """Train on ``labeled_idx``, keep the best dev epoch (and, for a pretrained ``fusion``, the best
     adaptation of ``finetune.probe``), then choose the threshold on dev. Returns (model, info)."""
     fc, modes = cfg.finetune, _modes(cfg, pretrained)
-    # fits from the initial network (lp_ft needs the probe first); lp_ft then fits once more
-    fresh = [m for m in ("probe", "full") if m in modes or (m == "probe" and "lp_ft" in modes)]
-    t = _Trainer(ds, cfg, device, labeled_idx, dev_idx, callback, 0, fc.epochs * (len(fresh) + ("lp_ft" in modes)))
+    fresh = _fresh(modes)
+    t = _Trainer(ds, cfg, device, labeled_idx, dev_idx, callback, 0, fc.epochs * finetune_fits(cfg, pretrained))
     results: dict[str, tuple[Classifier, dict]] = {}
     probe = None
     for mode in fresh:

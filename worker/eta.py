@@ -13,10 +13,13 @@ is left of it, and later stages are priced by the profile's rates scaled by this
 far over the profile time of the same work, so a busy machine or a larger network slows every
 later stage alike (scaling them by the current stage's rate alone, a few epochs' sample, made the
 median ETA error at 25 % progress 38 % instead of 27 % on the same recorded jobs). Finetuning is
-planned at the profile's ran share of its epochs (a prior of one half on a new machine) and, once
+planned as all its fits (a pretrained network is finetuned up to three ways: ``StagePlan.fits``),
+each at the profile's ran share of its epochs (a prior of one half on a new machine) and, once
 it runs, at the later of that and the epoch where it stops if the dev score no longer improves
-(best epoch + patience + 1, per fit when it fits several heads): its early stop is anticipated,
-not a jump to the end. Progress is the time done over time done + ETA, never decreasing.
+(best epoch + patience + 1, per fit): its early stop is anticipated, not a jump to the end. A
+stage announced at its start (an event at progress 0: the worker's ``mark``, e.g. the baseline
+panel) begins at that event; a stage that reports its own progress begins where the previous
+one's last event left off. Progress is the time done over time done + ETA, never decreasing.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ DEFAULT_RATE = {"features": 0.05, "search": 0.01, "search:supervised": 0.01, "se
 class StagePlan:
     per_epoch: float  # units per epoch
     epochs: float  # planned epochs (positions are in epochs)
+    fits: int = 1  # finetuning: fits of ``epochs`` each (full, probe, probe then full)
 
 
 @dataclass
@@ -100,9 +104,12 @@ class EtaModel:
         ft = self.plan.get("finetune")
         self.ft_len = ft.epochs if ft else 0.0  # epochs of one finetuning fit
         self.ft_expect = max(1.0, round(self.ft_len * profile.finetune_share))  # what a fit runs, typically
-        if ft is not None:  # anticipate early stopping from past jobs
-            ft.epochs = min(ft.epochs, self.ft_expect)
-        self.ft_ran, self.ft_seg, self.ft_fits = 0, -1, 1
+        self.ft_fits = ft.fits if ft else 1
+        if ft is not None:  # every fit, each at its typical length: early stopping anticipated from past jobs
+            ft.epochs = min(ft.epochs, self.ft_expect) * self.ft_fits
+        self.ft_ran, self.ft_seg = 0, -1
+        self.ft_later = 0.0  # epochs planned for the fits after the current one
+        self.fit_start: tuple[float, float] | None = None  # (time, position) where a later fit began
         self.t0 = now if t0 is None else t0
         self.stage: str | None = None
         self.stage_start = self.last_t = now
@@ -138,7 +145,7 @@ class EtaModel:
         self.pos = self.pos0 = float(event.epoch) if resumed else 0.0
         self.first: tuple[float, float] | None = None  # (time, position) of the stage's first event
 
-    def _finetune(self, event: ProgressEvent) -> None:
+    def _finetune(self, event: ProgressEvent, before: float) -> None:
         """Finetuning runs one or more fits of ``ft_len`` epochs (event epochs count them all), each
         stopping early: position = epochs run; plan = those + the rest of this fit (to its typical
         length, or later to where it stops if the dev score does not improve any more) + the later
@@ -148,6 +155,8 @@ class EtaModel:
         seg, local = divmod(event.epoch, int(self.ft_len))
         self.ft_fits = max(1, round(event.epochs / self.ft_len))
         if seg != self.ft_seg:
+            if self.ft_seg >= 0:  # a new fit began after the previous one's last event
+                self.fit_start = (before, float(self.ft_ran))
             self.ft_seg, self.best = seg, (-1.0, -1)
         self.ft_ran += 1
         score = event.metrics.get("dev_weighted_f1")
@@ -155,7 +164,8 @@ class EtaModel:
             self.best = (float(score), local)
         horizon = min(self.ft_len, self.best[1] + self.patience + 1) if self.best[1] >= 0 else self.ft_len
         stop_at = max(horizon, self.ft_expect)  # a fit runs its typical length unless it stalls later
-        rest = max(0.0, stop_at - local - 1) + max(0, self.ft_fits - seg - 1) * self.ft_expect
+        self.ft_later = max(0, self.ft_fits - seg - 1) * self.ft_expect
+        rest = max(0.0, stop_at - local - 1) + self.ft_later
         self.pos = float(self.ft_ran)
         self.plan["finetune"].epochs = self.pos + rest
 
@@ -186,16 +196,26 @@ class EtaModel:
                 done_here, elapsed = self._units(self.stage, self.pos - self.first[1]), self.last_t - self.first[0]
             rate = elapsed / done_here if done_here > 0 and elapsed > 0 else None
             rest = max(0.0, self.plan[self.stage].epochs - self.pos) if self.stage in self.plan else 0.0
-            left = self._units(self.stage, rest) * rate if rate else k * self._cost(self.stage, rest)
+            later = 0.0  # finetuning: the later fits, at the profile (the fits differ: a probe is cheap)
+            if self.stage == "finetune":
+                later = min(rest, self.ft_later)
+                if self.fit_start is not None and self.pos > self.fit_start[1]:  # this fit's own pace
+                    done_here = self._units(self.stage, self.pos - self.fit_start[1])
+                    rate = (self.last_t - self.fit_start[0]) / done_here
+            left = self._units(self.stage, rest - later) * rate if rate else k * self._cost(self.stage, rest - later)
+            left += k * self._cost(self.stage, later)
         return left + k * sum(self._cost(s) for s in self._later() if s not in self.done_time)
 
     def update(self, event: ProgressEvent, now: float | None = None) -> tuple[float, float | None]:
         now = time.monotonic() if now is None else now
+        before = self.last_t
         if event.stage != self.stage:
+            if event.progress <= 0.0:  # a stage announced at its start (``mark``): the previous one
+                self.last_t = now      # ran until now, not until its own last event
             self._switch(event.stage, event)
         self.last_t = now
         if event.stage == "finetune" and "finetune" in self.plan:
-            self._finetune(event)
+            self._finetune(event, before)
         else:
             self.pos = event.progress * event.epochs if event.epochs > 0 else 1.0
         if self.first is None and self.pos > self.pos0:

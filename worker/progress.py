@@ -74,6 +74,7 @@ def stage_spans(cfg: RunConfig, with_features: bool,
 def job_plan(features, cfg: RunConfig, spec: dict) -> tuple[dict[str, StagePlan], str]:
     """The stages of this job in units (sample passes) per epoch and planned epochs, and the
     search's kind (ssl, supervised, mfas; "none" for methods without a search)."""
+    from ssnas_core.finetune import finetune_fits
     from ssnas_core.pipeline import split_indices
 
     n = {k: float(len(v)) for k, v in split_indices(features, cfg).items()}
@@ -91,7 +92,9 @@ def job_plan(features, cfg: RunConfig, spec: dict) -> tuple[dict[str, StagePlan]
         plan["search"] = StagePlan(n["train"] + n["dev"] if kind == "ssl" else sub, float(cfg.search.epochs))
         if kind == "ssl" and cfg.pretrain.epochs > 0:
             plan["pretrain"] = StagePlan(n["train"], float(cfg.pretrain.epochs))
-    plan["finetune"] = StagePlan(sub, float(cfg.finetune.epochs))
+    # a pretrained network is finetuned up to three ways (finetune.probe "auto"), each a fit
+    pretrained = cfg.search.mode == "ssl" and (cfg.pretrain.epochs > 0 or method not in ("ssl", "supervised"))
+    plan["finetune"] = StagePlan(sub, float(cfg.finetune.epochs), finetune_fits(cfg, pretrained))
     # evaluation (with the threshold choice), the baseline panel and saving cost about the same
     # per job at these sizes (sklearn and I/O overheads): one unit each
     plan["evaluate"] = StagePlan(1.0, 1.0)
