@@ -48,7 +48,9 @@ COPY alembic.ini ./
 COPY migrations migrations
 COPY ssnas_core ssnas_core
 COPY api api
+COPY store store
 COPY worker worker
+COPY launcher launcher
 COPY scripts scripts
 
 RUN useradd --create-home --uid 1000 ssnas && mkdir -p /data && chown ssnas /data

@@ -15,7 +15,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .tables import ApiKey, utcnow
+from store.tables import ApiKey, utcnow
 
 KEY_PREFIX = "ssnas_"
 

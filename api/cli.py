@@ -14,9 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from store.db import session_scope
+from store.tables import ApiKey
+
 from .auth import create_key, revoke_key
-from .db import session_scope
-from .tables import ApiKey
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,8 +66,8 @@ def embedded_database_url(data_dir: Path) -> str | None:
 
 def _use_database(data_dir: str | None) -> str:
     """Point the settings at the database this command should use; returns its description."""
-    from .db import reset_engines
-    from .settings import get_settings
+    from store.db import reset_engines
+    from store.settings import get_settings
 
     if os.environ.get("SSNAS_DATABASE_URL"):
         return "SSNAS_DATABASE_URL"

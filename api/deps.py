@@ -19,10 +19,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from store.db import SessionLocal, get_read_engine, run_read
+from store.settings import Settings, get_settings
+
 from .auth import hash_key, owner_cache, owner_for_key
-from .db import SessionLocal, get_read_engine, run_read
 from .errors import Unauthorized
-from .settings import Settings, get_settings
 
 T = TypeVar("T")
 

@@ -14,62 +14,20 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from store.errors import (  # noqa: F401 - the errors a route may raise
+    ApiError,
+    BadRequest,
+    Conflict,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
+
 log = logging.getLogger("ssnas.api")
-
-
-class ApiError(Exception):
-    """Base of every error a client may see; ``status`` is the HTTP status."""
-
-    status = 400
-
-    def __init__(self, detail: str, headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.headers = headers
-
-
-class BadRequest(ApiError):
-    """A body that is not what its content type says (malformed multipart, bad JSON)."""
-
-    status = 400
-
-
-class Unauthorized(ApiError):
-    status = 401
-
-    def __init__(self, detail: str = "missing or invalid API key (use 'Authorization: Bearer <key>')"):
-        super().__init__(detail, {"WWW-Authenticate": "Bearer"})
-
-
-class NotFound(ApiError):
-    status = 404
-
-
-class Conflict(ApiError):
-    status = 409
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-
-
-class Invalid(ApiError):
-    status = 422
-
-
-class TooManyRequests(ApiError):
-    status = 429
-
-
-class Unavailable(ApiError):
-    status = 503
-
-    def __init__(self, detail: str, retry_after_s: int = 5):
-        super().__init__(detail, {"Retry-After": str(retry_after_s)})
 
 
 def json_safe(value: Any, max_str: int = 200) -> Any:
@@ -103,7 +61,7 @@ def install_handlers(app: FastAPI) -> None:
 
     install_outage_handlers(app)
 
-    from .storage import BlobError
+    from store.storage import BlobError
 
     @app.exception_handler(BlobError)
     async def _blob(_request: Request, exc: BlobError) -> JSONResponse:

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from store.settings import get_settings
+
 from .errors import install_handlers
 from .logs import RequestIdMiddleware, configure_logging
 from .memory import gc_freeze
 from .routes import datasets, health, jobs, models
-from .settings import get_settings
 from .ui import mount_ui
 
 DESCRIPTION = """Self-supervised multimodal neural architecture search as a service.
@@ -27,7 +28,8 @@ async def lifespan(_app: FastAPI):
     read pool, then exempt the start-up objects from garbage collection (``gc_freeze``)."""
     from starlette.concurrency import run_in_threadpool
 
-    from .db import warm_read_pool
+    from store.db import warm_read_pool
+
     from .deps import Db
     from .services.datasets import sweep_orphan_uploads
 

@@ -91,8 +91,9 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def serve(path: Path, ready: threading.Event | None = None) -> None:
     import torch  # before the socket exists: the API answers 503 while this loads
 
+    from store.settings import get_settings
+
     from .memory import gc_freeze, page_out_gpu_libraries
-    from .settings import get_settings
 
     if get_settings().predict_device == "cpu":
         page_out_gpu_libraries()
@@ -107,7 +108,7 @@ def serve(path: Path, ready: threading.Event | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .settings import get_settings
+    from store.settings import get_settings
 
     p = argparse.ArgumentParser(prog="python -m api.predict_server", description=__doc__.split("\n")[0])
     p.add_argument("--socket", type=Path, default=None, help="default: $SSNAS_PREDICT_SERVER")

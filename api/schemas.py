@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["ssl", "supervised", "mfas", "late_fusion", "unimodal", "random"]
-Device = Literal["auto", "cpu", "gpu"]
+from store.spec import Device, Method, MfasSettings, run_schema  # noqa: F401 - the job spec's own types
+
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -44,24 +44,6 @@ class BackboneChoice(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, max_length=16)
 
 
-class MfasSettings(BaseModel):
-    """MFAS baseline search settings (ssnas_core.baselines.mfas.MFASConfig; a test keeps the
-    names and bounds equal); only used with method "mfas"."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    depth: int = Field(4, ge=1, le=16, description="fusion layers L")
-    k: int = Field(15, ge=1, le=200, description="candidates per round and beam width")
-    iterations: int = Field(3, ge=1, le=50)
-    epochs: int = Field(3, ge=1, le=1000, description="training epochs per candidate")
-    hidden: int = Field(64, ge=1, le=8192)
-    t0: float = Field(10.0, gt=0, le=1e6)
-    tf: float = Field(0.2, gt=0, le=1e6)
-    s: float = Field(4.0, gt=0, le=1e6)
-    surrogate_hidden: int = Field(100, ge=1, le=8192)
-    surrogate_steps: int = Field(200, ge=1, le=100_000)
-
-
 class JobCreate(BaseModel):
     """A search job. ``run`` holds RunConfig overrides (space, ssl, search, pretrain, finetune,
     seed, amp, num_threads); the top-level shortcuts win over the same keys in ``run``.
@@ -86,8 +68,9 @@ class JobCreate(BaseModel):
     pretrain_epochs: int | None = Field(None, ge=0, le=1000)
     finetune_epochs: int | None = Field(None, ge=1, le=1000)
     seed: int | None = Field(None, ge=0, lt=2**31)
-    run: dict[str, Any] = Field(default_factory=dict, description="RunConfig overrides")
-    mfas: MfasSettings | None = Field(None, description="MFAS settings (method mfas only)")
+    run: dict[str, Any] = Field(default_factory=dict, description="RunConfig overrides (ssnas_core.config; "
+                                "each value checked by RunConfig itself)", json_schema_extra=run_schema())
+    mfas: MfasSettings | None = Field(None, description="MFAS settings (method mfas only)")  # type: ignore[valid-type]
 
 
 class MetricOut(_Out):

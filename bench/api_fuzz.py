@@ -94,8 +94,8 @@ def fuzz(tmp: Path, database_url: str, broker_url: str, max_examples: int = 25, 
     seed it, fuzz it; returns (figures, schemathesis output)."""
     from live_api import live_api
 
-    from api.db import reset_engines
-    from api.settings import get_settings
+    from store.db import reset_engines
+    from store.settings import get_settings
 
     prefix = f"fuzz-{uuid.uuid4().hex[:8]}:"
     os.environ.update(SSNAS_DATABASE_URL=database_url, SSNAS_DATA_DIR=str(tmp / "data"),

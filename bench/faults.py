@@ -142,14 +142,14 @@ def _round(x: float | None) -> float | None:
 
 
 def start_serve(data_dir: Path, port: int, out: Path, extra_env: dict[str, str] | None = None):
-    """``python -m worker.serve`` on ``data_dir`` (kept between starts); returns (process, key)."""
+    """``python -m launcher.serve`` on ``data_dir`` (kept between starts); returns (process, key)."""
     sys.path.insert(0, str(REPO))
-    from worker.processes import spawn, wait_for
+    from launcher.processes import spawn, wait_for
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSNAS_")}
     env.update({"PYTHONPATH": str(REPO), **(extra_env or {})})
     start = out.stat().st_size if out.exists() else 0
-    proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port)],
+    proc = spawn([sys.executable, "-m", "launcher.serve", "--data-dir", str(data_dir), "--port", str(port)],
                  env, open(out, "ab"))
     wait_for(lambda: b"ssnas serve: ready" in out.read_bytes()[start:], 300, "ssnas serve", proc)
     return proc, (data_dir / "api_key").read_text().strip()

@@ -151,10 +151,11 @@ def main() -> None:
         path.write_text(json.dumps(out, indent=1))
         print(f"wrote {path}")
         return
+    from store.spec import read_spec
     from worker.baselines import job_result, run_method
     from worker.tasks import build_config
 
-    spec = {"method": args.method, "run": run, **({"modality": args.modality} if args.modality else {})}
+    spec = read_spec({"method": args.method, "run": run, **({"modality": args.modality} if args.modality else {})})
     cfg: RunConfig = build_config(spec)
     ds = FeatureDataset(args.features)
     t0 = time.perf_counter()

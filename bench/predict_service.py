@@ -1,6 +1,6 @@
 """/predict served by uvicorn with N API processes, variants side by side (issue 14).
 
-Starts the API (``worker.processes.start_api``, the way ``ssnas serve`` does) on a fresh database
+Starts the API (``launcher.processes.start_api``, the way ``ssnas serve`` does) on a fresh database
 of the local Postgres, with the checkpoint of bench/predict_profile.py (default offline backbones,
 C=64, L=16, 23 labels), once per variant and round, variants interleaved. Per run: warm-up, one
 client (p50/p99), then 8 clients back to back for --seconds: throughput, and the CPU of the API
@@ -68,12 +68,12 @@ def seed(env: dict[str, str], checkpoint: Path) -> tuple[str, str]:
     os.environ.update(env)
     from api.auth import create_key
     from api.cli import migrate
-    from api.db import reset_engines, session_scope
-    from api.services.job_runtime import create_model
-    from api.settings import get_settings
-    from api.storage import put_file_blob
-    from api.tables import Dataset, Job
     from ssnas_core.checkpoint import read_meta
+    from store.db import reset_engines, session_scope
+    from store.jobs import create_model
+    from store.settings import get_settings
+    from store.storage import put_file_blob
+    from store.tables import Dataset, Job
 
     get_settings.cache_clear()
     reset_engines()
@@ -112,7 +112,7 @@ def cpu_s(procs: list[psutil.Process]) -> float:
 
 def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str, inputs: list[dict],
                 args: argparse.Namespace, port: int) -> dict:
-    from worker.processes import child_env, start_api, stop
+    from launcher.processes import child_env, start_api, stop
 
     kind, *sets = variant.split(":")
     env = child_env(base_env | {"SSNAS_PREDICT_THREADS": str(max(1, (os.cpu_count() or 1) // args.api_workers))}
@@ -122,17 +122,17 @@ def run_variant(variant: str, base_env: dict[str, str], key: str, model_id: str,
         env.pop("SSNAS_PREDICT_THREADS")  # the prediction process has the cores to itself
         sock = Path(tempfile.mkdtemp(prefix="ssnas-predict-")) / "predict.sock"
         env["SSNAS_PREDICT_SERVER"] = str(sock)
-        from worker.processes import spawn
+        from launcher.processes import spawn
 
         log = open(WORK / f"predict-server-{variant}.log", "ab")
         extra.append(spawn([sys.executable, "-m", "api.predict_server"], env, log))
-        from worker.processes import wait_for
+        from launcher.processes import wait_for
 
         wait_for(sock.exists, 300, "the prediction process", extra[-1])
     log = open(WORK / f"api-{variant}.log", "ab")
     url = f"http://127.0.0.1:{port}"
     if kind == "cow":
-        from worker.processes import http_ok, spawn, wait_ready
+        from launcher.processes import http_ok, spawn, wait_ready
 
         api = spawn([sys.executable, str(REPO / "bench" / "prefork_api.py"), "--port", str(port),
                      "--workers", str(args.api_workers)], env, log)

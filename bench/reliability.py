@@ -113,7 +113,7 @@ def run(base: Path, epochs: int = 40) -> dict:
     from factories import make_features
     from helpers_e2e import upload, zip_folder
 
-    from worker.processes import free_port
+    from launcher.processes import free_port
 
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)

@@ -41,12 +41,12 @@ TINY_RUN = {"space": {"C": 8, "L": 4}, "search": {"batch_size": 32}, "finetune":
 
 
 def start_serve(data_dir: Path, port: int, api_workers: int = 1):
-    from worker.processes import child_env, http_ok, spawn, wait_for
+    from launcher.processes import child_env, http_ok, spawn, wait_for
 
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     out = data_dir.parent / "serve-bench.out"
-    proc = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir), "--port", str(port),
+    proc = spawn([sys.executable, "-m", "launcher.serve", "--data-dir", str(data_dir), "--port", str(port),
                   "--api-workers", str(api_workers)], child_env({}), open(out, "wb"))
     # serve prints "ready" once the API answers and the worker has started (not just /health)
     wait_for(lambda: b"ssnas serve: ready" in out.read_bytes(), 300, "ssnas serve", proc)
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         a.out.write_text(json.dumps(out, indent=1))
         print(f"wrote {a.out}")
         if serve is not None:
-            from worker.processes import stop
+            from launcher.processes import stop
 
             stop(serve, timeout_s=60)
     return 0

@@ -41,14 +41,14 @@ def job_body(dataset_id: str, search_epochs: int) -> dict:
 
 
 def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
-    """``python -m worker.serve`` in the background; returns (process, API key) once healthy."""
-    from worker.processes import child_env, http_ok, wait_for
+    """``python -m launcher.serve`` in the background; returns (process, API key) once healthy."""
+    from launcher.processes import child_env, http_ok, wait_for
 
     data_dir.mkdir(parents=True, exist_ok=True)
     out = data_dir / "serve.out"
     log = open(out, "ab")
     offset = out.stat().st_size
-    proc = subprocess.Popen([sys.executable, "-m", "worker.serve", "--data-dir", str(data_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "launcher.serve", "--data-dir", str(data_dir),
                              "--port", str(port)], cwd=str(REPO), env=child_env({}),
                             stdout=log, stderr=subprocess.STDOUT)
     print(f"[2/6] starting ssnas serve (logs: {out}, {data_dir / 'logs'}) ...", flush=True)

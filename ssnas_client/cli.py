@@ -1,4 +1,4 @@
-"""``ssnas`` commands that talk to a running service (``ssnas serve`` itself is worker/serve.py):
+"""``ssnas`` commands that talk to a running service (``ssnas serve`` itself is launcher/serve.py):
 
     ssnas datasets upload FILE [--name N] | list | show ID | delete ID
     ssnas jobs submit --dataset ID [--method ssl] [--config cfg.yaml] [--set k=v ...] [--watch]
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_elsewhere(*_: Any) -> int:
-    """``serve`` is handled by the ``ssnas`` console script (worker/serve.py) before this parser."""
+    """``serve`` is handled by the ``ssnas`` console script (launcher/serve.py) before this parser."""
     print("run `ssnas serve` (the console script) to start the service", file=sys.stderr)
     return 2
 

@@ -25,11 +25,9 @@ from .finetune import evaluate_splits, run_finetune
 from .genotype import Genotype
 from .labels import labeled_subset
 from .model import FusionNet
+from .names import MODEL, PRETRAIN_STATE, RESULT, SEARCH_RESULT, SEARCH_STATE
 from .pretrain import run_pretrain
 from .search import run_search
-
-SEARCH_RESULT, SEARCH_STATE = "search_result.json", "search_state.safetensors"
-PRETRAIN_STATE, MODEL, RESULT = "pretrain_state.safetensors", "model.safetensors", "result.json"
 
 
 def split_indices(ds: FeatureDataset, cfg: RunConfig) -> dict[str, np.ndarray]:

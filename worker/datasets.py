@@ -1,10 +1,12 @@
 """A job's dataset as node features: the uploaded (and, for a zip, extracted) feature folder
 itself, or features extracted from a raw upload with frozen backbones.
 
-Extraction goes through ``ssnas_core.data.extract.build_features`` into ``work_dir/features``:
-it keys its cache by (dataset fingerprint, backbones + weights, extractor version), resumes a
-half-written cache and locks it against a second writer, so every job on the same upload and
-backbones shares one extraction (``work_dir`` on a shared volume shares it across workers).
+The dataset's files are read through its storage key (``store.storage.resolve``: the storage
+root is a volume every worker mounts). Extraction goes through
+``ssnas_core.data.extract.build_features`` into the dataset's own ``features`` folder
+(``store.storage.features_dir``, removed with the dataset): it keys its cache by (dataset
+fingerprint, backbones + weights, extractor version), resumes a half-written cache and locks it
+against a second writer, so every job on the same upload and backbones shares one extraction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from ssnas_core.callbacks import Callback
 from ssnas_core.data.features import MANIFEST, FeatureDataset
+from store.storage import features_dir, resolve
 
 
 class DatasetUnavailable(RuntimeError):
@@ -27,7 +30,7 @@ class DatasetInfo:
 
     id: str
     format: str
-    path: str
+    path: str  # storage key
     sha256: str
     rejected: tuple[tuple[str, str], ...] = ()  # (id, problem): left out by upload validation
 
@@ -45,23 +48,27 @@ def needs_extraction(info: DatasetInfo) -> bool:
     return info.format != "features"
 
 
-def open_features(info: DatasetInfo, backbones: dict[str, Any] | None, work_dir: Path,
-                  device: str, callback: Callback) -> tuple[FeatureDataset, str]:
-    """The job's FeatureDataset and the folder it lives in."""
-    path = Path(info.path)
+def open_features(info: DatasetInfo, backbones: dict[str, Any] | None, device: str, callback: Callback,
+                  root: Path | None = None) -> tuple[FeatureDataset, Path]:
+    """The job's FeatureDataset and the folder it lives in (``root``: the storage root, default
+    the configured one)."""
+    try:
+        path = resolve(info.path, root)
+    except ValueError as exc:
+        raise DatasetUnavailable(f"dataset {info.id}: {exc}") from exc
     if not path.exists():
         raise DatasetUnavailable(f"dataset {info.id}: stored files are missing ({path})")
     if not needs_extraction(info):
         if not (path / MANIFEST).exists():
             raise DatasetUnavailable(f"dataset {info.id}: {path} is not an extracted feature folder")
-        return FeatureDataset(path), str(path)
+        return FeatureDataset(path), path
     from ssnas_core.data.detect import open_raw
     from ssnas_core.data.extract import build_features
 
     raw = open_raw(path).exclude(dict(info.rejected))  # the samples upload validation rejected
-    features = build_features(raw, backbones, Path(work_dir) / "features", callback=callback,
+    features = build_features(raw, backbones, features_dir(info.id, root), callback=callback,
                               device=device)
-    return features, str(features.path)
+    return features, Path(features.path)
 
 
 def left_out_note(features: FeatureDataset) -> str | None:

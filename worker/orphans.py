@@ -19,8 +19,8 @@ from datetime import timedelta
 
 import psutil
 
-from api.settings import get_settings
-from api.tables import utcnow
+from store.settings import get_settings
+from store.tables import utcnow
 
 from .settings import get_worker_settings
 

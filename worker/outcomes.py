@@ -8,15 +8,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.db import session_scope
-from api.services import job_runtime
-from api.storage import put_file_blob
-from api.tables import FAILED, SUCCEEDED, Job
 from ssnas_core.config import RunConfig
+from store import jobs as job_runtime
+from store.db import session_scope
+from store.jobs import LostOwnership, beat
+from store.storage import put_file_blob
+from store.tables import FAILED, SUCCEEDED, Job
 
 from .dbretry import with_db_retry
 from .orphans import worker_name
-from .progress import LostOwnership, beat
 from .state import WorkdirSync
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, syn
             [{"name": n.name, "modality": n.modality, "shape": list(n.shape)} for n in manifest.nodes],
             manifest.info.get("backbones") or None)
         s.flush()
-        summary = {"method": c.spec.get("method", "ssl"), "genotype": result["genotype"],
+        summary = {"method": c.spec.method, "genotype": result["genotype"],
                    "metrics": result["metrics"], "model_id": model.id, "threshold": threshold,
                    "thresholds": meta.get("thresholds"), **panel,
                    "params": int(result.get("params", 0)),
@@ -87,20 +87,17 @@ def finish(c: Claim, status: str, error: str | None = None, sync: WorkdirSync | 
 
 def release(c: Claim, sync: WorkdirSync | None) -> str:
     """Put the job back to ``queued`` with its last state stored, and ring the doorbell again."""
-    from api.broker import send_run_job
-    from api.db import after_commit
-    from api.tables import QUEUED
+    from store.broker import send_run_job
+    from store.db import after_commit
+    from store.tables import QUEUED
 
     def hand_back() -> None:
         with session_scope() as s:
             beat(s, c.job_id, c.attempt)
             if sync is not None:
                 sync(s)
-            job = s.get(Job, c.job_id)
-            # a handover is not a loss: give the attempt it used back to the retry budget
-            job.status, job.worker, job.max_attempts = QUEUED, None, job.max_attempts + 1
-            job_runtime.append_log(s, c.job_id, "info", f"worker {worker_name()} shutting down: job requeued")
-            queue = job.queue
+            queue = job_runtime.hand_back(s, c.job_id, c.attempt,
+                                          f"worker {worker_name()} shutting down: job requeued")
             after_commit(s, lambda: send_run_job(c.job_id, queue))
 
     try:  # a short wait only: the worker is stopping; a job left running is taken over later

@@ -20,14 +20,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import session_scope
-from api.services import job_runtime
-from api.tables import RUNNING, Job
 from ssnas_core.callbacks import ProgressEvent, StopRequested
 from ssnas_core.config import RunConfig
+from store import jobs as job_runtime
+from store.db import session_scope
+from store.jobs import LostOwnership, beat  # noqa: F401 - the worker's writes go through beat
 
 from .dbretry import with_db_retry
 from .eta import EtaModel, Profile, StagePlan
@@ -36,22 +35,6 @@ from .shutdown import ShutdownRequested, shutdown_requested
 log = logging.getLogger("ssnas.worker")
 METRIC_STAGES = ("search", "pretrain", "finetune", "evaluate")
 FLAG_CHECK_S = 0.2  # how often a training step looks for the worker's shutdown flag
-
-
-class LostOwnership(StopRequested):
-    """This attempt no longer owns the job (the reaper requeued it; another worker may run it)."""
-
-
-def beat(session: Session, job_id: str, attempt: int, **fields) -> bool:
-    """Heartbeat (plus optional stage/progress/eta_s) if this attempt still owns the job.
-
-    Returns cancel_requested; raises LostOwnership when the row moved on without us.
-    """
-    row = session.execute(select(Job.status, Job.attempt).where(Job.id == job_id)
-                          .with_for_update()).one_or_none()
-    if row is None or row.status != RUNNING or row.attempt != attempt:
-        raise LostOwnership(f"job {job_id} attempt {attempt} is no longer ours ({row})")
-    return job_runtime.heartbeat(session, job_id, **fields)
 
 
 def stage_spans(cfg: RunConfig, with_features: bool,

@@ -16,9 +16,9 @@ import argparse
 import logging
 import threading
 
-from api.broker import send_run_job
-from api.db import after_commit, session_scope
-from api.services import job_runtime
+from store import jobs as job_runtime
+from store.broker import send_run_job
+from store.db import after_commit, session_scope
 
 from .settings import get_worker_settings
 

@@ -1,4 +1,4 @@
-"""Worker-only settings (SSNAS_* environment variables); shared ones come from api.settings."""
+"""Worker-only settings (SSNAS_* environment variables); shared ones (broker transport included) are store.settings."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-WEEK_S = 7 * 24 * 3600
-
 
 class WorkerSettings(BaseSettings):
-    """Knobs of the worker process, the reaper and the broker transport."""
+    """Knobs of the worker process and the reaper."""
 
     model_config = SettingsConfigDict(env_prefix="SSNAS_", extra="ignore")
 
-    # Redis key prefix for every broker key (queues, unacked sets): isolates deployments and test runs
-    broker_key_prefix: str = ""
-    # a message unacked this long is redelivered by Redis: must exceed the longest job
-    visibility_timeout_s: int = Field(default=WEEK_S, ge=60)
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
     # no progress event for this long -> stop heart-beating, so the reaper sees a hung job as lost
     stall_timeout_s: float = Field(default=3600.0, gt=0)

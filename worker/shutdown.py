@@ -18,8 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from api.settings import get_settings
 from ssnas_core.callbacks import StopRequested
+from store.settings import get_settings
 
 from .settings import get_worker_settings
 

@@ -15,14 +15,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import after_commit
-from api.services import job_runtime
-from api.storage import delete_blob, put_file_blob, read_blob_to_file
-from api.tables import Checkpoint
-
-# the resumable files of ssnas_core.pipeline and of run_mfas (baselines.runner.MFAS_SCORES: kept in
-# sync by hand, as this module does not import torch); model.safetensors is stored separately
-STATE_FILES = ("search_state.safetensors", "search_result.json", "pretrain_state.safetensors", "mfas_scores.json")
+from ssnas_core.names import STATE_FILES  # the resumable files of the pipeline and of run_mfas
+from store import jobs as job_runtime
+from store.db import after_commit
+from store.storage import delete_blob, put_file_blob, read_blob_to_file
+from store.tables import Checkpoint
 
 
 def _signature(path: Path) -> tuple[int, int]:

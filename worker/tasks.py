@@ -26,12 +26,16 @@ from typing import Any
 
 from celery import signals
 
-from api.db import reset_engines, session_scope
-from api.services import job_runtime, quotas
-from api.settings import get_settings
-from api.tables import CANCELLED, FAILED, SUCCEEDED, Dataset
 from ssnas_core.callbacks import StopRequested
 from ssnas_core.config import ConfigError, RunConfig
+from store import jobs as job_runtime
+from store import quotas
+from store.db import reset_engines, session_scope
+from store.jobs import LostOwnership
+from store.settings import get_settings
+from store.spec import read_spec
+from store.storage import to_key
+from store.tables import CANCELLED, FAILED, SUCCEEDED, Dataset
 
 from .celery_app import TASK_NAME, app
 from .datasets import DatasetInfo, DatasetUnavailable, left_out_note, needs_extraction, open_features
@@ -39,14 +43,12 @@ from .dbretry import with_db_retry
 from .gpus import GpuLease, lease_first_free, visible_gpu_ids
 from .orphans import takeover_reason, worker_name
 from .outcomes import finish, release, store_result
-from .progress import Heartbeat, JobProgress, LostOwnership
+from .progress import Heartbeat, JobProgress
 from .settings import get_worker_settings
 from .shutdown import ShutdownRequested, clear_flag, request_shutdown, shutdown_requested
 from .state import WorkdirSync, restore_workdir
 
 log = logging.getLogger("ssnas.worker")
-METHOD_MODES = {"ssl": "ssl", "supervised": "supervised", "mfas": "supervised", "late_fusion": "supervised",
-                "unimodal": "supervised", "random": "supervised"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Claim:
     job_id: str
     attempt: int
     owner_id: str
-    spec: dict[str, Any]
+    spec: Any  # the stored JSON; a JobSpec once read (``execute``)
     dataset: DatasetInfo | None
 
 
@@ -80,18 +82,10 @@ def _claim(job_id: str) -> Claim | None:
         return Claim(job.id, job.attempt, job.owner_id, dict(job.spec or {}), dataset)
 
 
-def build_config(spec: dict[str, Any]) -> RunConfig:
-    """RunConfig from the job spec; the method decides the search objective."""
-    method = spec.get("method", "ssl")
-    if method not in METHOD_MODES:
-        raise ConfigError(f"method {method!r} is not run by this worker; available: {sorted(METHOD_MODES)}")
-    run = dict(spec.get("run") or {})
-    run["search"] = {**dict(run.get("search") or {}), "mode": METHOD_MODES[method]}
-    if spec.get("device") == "gpu":
-        run["device"] = "cuda"
-    elif spec.get("device") == "cpu":
-        run["device"] = "cpu"
-    return cap_threads(RunConfig.from_dict(run))
+def build_config(spec: Any) -> RunConfig:
+    """The job's RunConfig: the spec's own (``store.spec.JobSpec.run``, complete as the API built
+    it), with its threads capped at this machine's cores."""
+    return cap_threads(read_spec(spec).run_config())
 
 
 def cap_threads(cfg: RunConfig) -> RunConfig:
@@ -113,6 +107,7 @@ def execute(job_id: str) -> dict[str, Any]:
     try:
         from .baselines import search_cost as method_search_cost
 
+        claimed = dataclasses.replace(claimed, spec=read_spec(claimed.spec))
         cfg = build_config(claimed.spec)
         search_cost = method_search_cost(claimed.spec)  # None: the pipeline's own search
     except ConfigError as exc:
@@ -153,17 +148,16 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
             raise DatasetUnavailable("the job's dataset was deleted")
         progress.mark("features")  # a failure from here on is recorded in a stage
         device, lease = prepare_torch(cfg)
-        features, fpath = open_features(c.dataset, c.spec.get("backbones"), Path(get_settings().work_dir),
-                                        device, progress)
+        features, fpath = open_features(c.dataset, c.spec.to_row().get("backbones"), device, progress)
         if needs_extraction(c.dataset):
             note = left_out_note(features)  # the samples the features leave out, for the job's log
             size = quotas.folder_bytes(fpath)
-            with_db_retry(lambda: _set_features_path(c, fpath, size, note), "recording the feature cache")
+            with_db_retry(lambda: _charge_features(c, to_key(fpath), size, note), "recording the feature cache")
             with session_scope() as s:  # past the owner's storage quota: stop with its message
                 quotas.check_storage(s, c.owner_id, "this job", "go on past its features")
         from .baselines import job_result, run_method
 
-        progress.set_plan(features, c.spec, extracted=needs_extraction(c.dataset))
+        progress.set_plan(features, c.spec.to_row(), extracted=needs_extraction(c.dataset))
         log_protocol_notes(c.job_id, features, cfg)
         result = run_method(features, cfg, c.spec, workdir, progress)
         progress.mark("baselines")
@@ -205,12 +199,11 @@ def _restore(job_id: str, workdir: Path) -> list[str]:
         return restore_workdir(s, job_id, workdir)
 
 
-def _set_features_path(c: Claim, fpath, size: int, note: str | None) -> None:
-    """The cache is the dataset's, and counts toward its owner's storage (charged even past the
-    quota: it is on disk)."""
+def _charge_features(c: Claim, key: str, size: int, note: str | None) -> None:
+    """The cache is the dataset's (in its folder), and counts toward its owner's storage (charged
+    even past the quota: it is on disk)."""
     with session_scope() as s:
-        s.get(Dataset, c.dataset.id).features_path = fpath
-        quotas.charge_features(s, c.owner_id, c.dataset.id, str(fpath), size)
+        quotas.charge_features(s, c.owner_id, c.dataset.id, key, size)
         if note:
             job_runtime.append_log(s, c.job_id, "warning", note)
 
@@ -282,7 +275,7 @@ def _start_reaper(**_kwargs) -> None:
 
 @signals.after_setup_logger.connect
 def _setup_logging(**_kwargs) -> None:
-    from api.logs import configure_logging
+    from store.logs import configure_logging
 
     s = get_settings()
     configure_logging(s.log_level, s.log_json)

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from ..broker import broker_ok
-from ..db import SessionLocal
+from store.broker import broker_ok
+from store.db import SessionLocal
+
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])

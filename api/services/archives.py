@@ -6,6 +6,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+from ssnas_core.names import FOLDER_FORMATS
+
 from ..errors import Invalid, PayloadTooLarge
 
 
@@ -15,8 +17,6 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     return check_member_name(info.filename, "upload")
 
 
-# folder-only formats (ssnas_core.data.detect recognises them as folders, not zips): marker files
-FOLDER_FORMATS = {"features": ("manifest.json", "features.h5"), "avmnist": ("mnist.npz", "fsdd.npz")}
 
 
 def zipped_folder_format(path: Path) -> tuple[str, str] | None:

@@ -17,17 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import Db
-from ..errors import Conflict, Invalid, UnsupportedMediaType
-from ..memory import release_freed_memory
-from ..schemas import DatasetList, DatasetOut
-from ..settings import Settings
-from ..storage import dataset_dir, remove_tree
-from ..tables import ACTIVE, Dataset, Job, StorageCharge, new_id, utcnow
-from ..upload import receive_upload
-from .archives import extract_zip, zipped_folder_format
-from .owned import get_owned
-from .quotas import (
+from store.quotas import (
     STALE_RESERVATION,
     UPLOAD,
     StorageQuotaExceeded,
@@ -37,6 +27,17 @@ from .quotas import (
     reserve_upload,
     space_left,
 )
+from store.settings import Settings
+from store.storage import dataset_dir, remove_tree, to_key
+from store.tables import ACTIVE, Dataset, Job, StorageCharge, new_id, utcnow
+
+from ..deps import Db
+from ..errors import Conflict, Invalid, UnsupportedMediaType
+from ..memory import release_freed_memory
+from ..schemas import DatasetList, DatasetOut
+from ..upload import receive_upload
+from .archives import extract_zip, zipped_folder_format
+from .owned import get_owned
 
 log = logging.getLogger("ssnas.datasets")
 
@@ -82,6 +83,21 @@ def _validate_and_place(received_path: Path, root: Path, limit: int) -> tuple[di
         release_freed_memory()  # the validator's temporaries (HDF5 caches, id strings)
 
 
+def _reserve(session: Session, owner_id: str, dataset_id: str, total: int, settings: Settings) -> int:
+    try:
+        reserved = reserve_upload(session, owner_id, dataset_id, total, settings)
+    except BaseException:
+        session.rollback()  # ends the owner's lock at once
+        raise
+    session.commit()
+    return reserved
+
+
+def _release(session: Session, owner_id: str, dataset_id: str) -> None:
+    release_upload(session, owner_id, dataset_id)
+    session.commit()
+
+
 def _record(session: Session, row: Dataset, settings: Settings) -> DatasetOut:
     record_dataset(session, row, settings)
     session.commit()
@@ -104,16 +120,16 @@ class UploadBudget:
         want = min(size + self.STEP, self.settings.max_upload_bytes) if slack else size
         args = (self.owner_id, self.dataset_id)
         try:
-            self.reserved = await self.db.run(reserve_upload, *args, max(want, size), self.settings)
+            self.reserved = await self.db.run(_reserve, *args, max(want, size), self.settings)
         except StorageQuotaExceeded:
             if want <= size:
                 raise
-            self.reserved = await self.db.run(reserve_upload, *args, size, self.settings)
+            self.reserved = await self.db.run(_reserve, *args, size, self.settings)
 
     async def release(self) -> None:
         if self.reserved:
             try:
-                await self.db.run(release_upload, self.owner_id, self.dataset_id)
+                await self.db.run(_release, self.owner_id, self.dataset_id)
             except Exception:  # noqa: BLE001 - database gone: the reservation goes stale by itself
                 log.warning("could not release an upload reservation", exc_info=True)
 
@@ -133,7 +149,7 @@ async def create_dataset(request: Request, db: Db, owner_id: str, settings: Sett
                                                 min(left, settings.max_upload_bytes))
         name = (got.fields.get("name") or Path(got.filename).stem or "dataset")[:255]
         row = Dataset(id=dataset_id, owner_id=owner_id, name=name, format=summary["format"],
-                      path=str(path), size=got.size, sha256=got.sha256, summary=summary)
+                      path=to_key(path), size=got.size, sha256=got.sha256, summary=summary)
         out = await db.run(_record, row, settings)
     except BaseException:
         remove_tree(root)
@@ -161,7 +177,8 @@ def list_datasets(session: Session, owner_id: str, limit: int = 50, offset: int 
 
 
 def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> None:
-    """Delete the row and its files; 409 while a queued or running job uses it."""
+    """Delete the row and its files (the upload and the workers' feature caches of it, all in its
+    folder, and the caches' storage charges); 409 while a queued or running job uses it."""
     row = get_dataset(session, owner_id, dataset_id, lock=True)
     busy = session.scalar(select(func.count()).select_from(Job).where(
         Job.dataset_id == dataset_id, Job.status.in_(ACTIVE)))

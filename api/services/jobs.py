@@ -10,15 +10,17 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from ..broker import send_run_job
-from ..errors import Conflict, Invalid, NotFound
+from store import jobs
+from store.broker import send_run_job
+from store.quotas import check_job_quota, check_storage
+from store.settings import Settings
+from store.tables import CANCELLED, FAILED, QUEUED, Job, JobLog, JobMetric, Model
+
+from ..errors import Invalid, NotFound
 from ..outages import broker_errors
 from ..schemas import JobCreate, JobOut, JobPage, LogOut, LogPage, MetricOut, MetricPage
-from ..settings import Settings
-from ..tables import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobLog, JobMetric, Model, utcnow
 from .datasets import get_dataset
 from .owned import get_owned
-from .quotas import check_job_quota, check_storage
 from .specs import build_spec
 
 log = logging.getLogger("ssnas.jobs")
@@ -33,9 +35,7 @@ def create_job(session: Session, owner_id: str, body: JobCreate, settings: Setti
     have = (dataset.summary or {}).get("modalities")
     if body.modality is not None and isinstance(have, list) and have and body.modality not in have:
         raise Invalid(f"modality {body.modality!r} is not in dataset {dataset.id}: it has {sorted(have)}")
-    job = Job(owner_id=owner_id, dataset_id=body.dataset_id, status=QUEUED, spec=spec,
-              queue=queue, max_attempts=settings.job_max_attempts)
-    session.add(job)
+    job = jobs.create(session, owner_id, body.dataset_id, spec.to_row(), queue, settings)
     session.commit()
     _send_or_undo(session, job.id, queue, 0, _undo_create)
     log.info("job queued", extra={"job_id": job.id, "owner_id": owner_id, "queue": queue})
@@ -145,41 +145,22 @@ def cancel_job(session: Session, owner_id: str, job_id: str) -> JobOut:
     """Queued -> cancelled now (it never starts); running -> cancel_requested (the worker stops
     at its next step). Cancelling a cancelled job is a no-op; a finished one is 409."""
     job = get_job(session, owner_id, job_id, lock=True)
-    if job.status == QUEUED:
-        job.status, job.finished_at = CANCELLED, utcnow()
-        job.cancel_requested = True
-    elif job.status == RUNNING:
-        job.cancel_requested = True
-    elif job.status != CANCELLED:
-        raise Conflict(f"job {job_id} already {job.status}; nothing to cancel")
+    jobs.cancel(session, job)
     session.commit()
     log.info("job cancel requested", extra={"job_id": job.id, "owner_id": owner_id})
     return job_out(session, job)
-
-
-_RETRY_RESETS = ("status", "error", "cancel_requested", "finished_at", "eta_s", "max_attempts")
 
 
 def retry_job(session: Session, owner_id: str, job_id: str, settings: Settings) -> JobOut:
     """A failed or cancelled job goes back to the queue; the worker resumes from its last
     checkpoint. 409 for any other status or when its dataset was deleted."""
     job = get_job(session, owner_id, job_id, lock=True)
-    if job.status not in (FAILED, CANCELLED):
-        raise Conflict(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
-    if job.dataset_id is None:
-        raise Conflict(f"job {job_id}: its dataset was deleted; submit a new job")
-    check_job_quota(session, owner_id, settings)
-    check_storage(session, owner_id, "a retry")
-    before, attempt = {k: getattr(job, k) for k in _RETRY_RESETS}, job.attempt
-    job.status, job.error, job.cancel_requested = QUEUED, None, False
-    job.finished_at, job.eta_s = None, None
-    job.max_attempts = attempt + settings.job_max_attempts
+    if job.status in (FAILED, CANCELLED) and job.dataset_id is not None:  # else 409 from jobs.retry
+        check_job_quota(session, owner_id, settings)
+        check_storage(session, owner_id, "a retry")
+    attempt = job.attempt
+    undo = jobs.retry(session, job, settings)
     session.commit()
-
-    def undo(_s: Session, row: Job) -> None:  # back to failed/cancelled as it was
-        for k, v in before.items():
-            setattr(row, k, v)
-
-    _send_or_undo(session, job.id, job.queue, attempt, undo)
+    _send_or_undo(session, job.id, job.queue, attempt, lambda _s, row: undo(row))
     log.info("job requeued by retry", extra={"job_id": job.id, "owner_id": owner_id})
     return job_out(session, job)

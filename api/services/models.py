@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import SessionLocal
+from store.db import SessionLocal
+from store.storage import read_chunk
+from store.tables import SUCCEEDED, Checkpoint, Job, Model
+
 from ..errors import Conflict
 from ..schemas import ModelList, ModelOut
-from ..storage import read_chunk
-from ..tables import SUCCEEDED, Checkpoint, Job, Model
 from .jobs import get_job
 from .owned import get_owned
 

@@ -20,14 +20,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from store.settings import get_settings
+from store.storage import read_blob_to_file
+from store.tables import Model
+
 from .. import errors
 from .. import predict_ipc as ipc
 from ..errors import Invalid, PayloadTooLarge, Unavailable
 from ..memory import gc_freeze, page_out_gpu_libraries, release_freed_memory
 from ..schemas import Prediction, PredictOut
-from ..settings import get_settings
-from ..storage import read_blob_to_file
-from ..tables import Model
 from .batcher import MicroBatcher
 from .models import get_model
 

@@ -1,4 +1,5 @@
-"""Job spec: the validated request -> the JSON the worker reads (with a full RunConfig)."""
+"""Job spec: the validated request -> ``store.spec.JobSpec`` (with a full RunConfig), which the
+worker reads as it is."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import re
 from typing import Any
 
 from ssnas_core.config import ConfigError, RunConfig
+from ssnas_core.names import KNOWN_BACKBONES
+from store.settings import Settings
+from store.spec import JobSpec, search_mode
 
 from ..errors import Invalid
 from ..schemas import JobCreate
-from ..settings import Settings
 from .spec_limits import check_options, check_sizes, check_threads
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-# mirrors ssnas_core.backbones.registry (which imports torch); a test keeps them equal
-KNOWN_BACKBONES = ("audio_cnn", "efficientnet_lite0", "identity", "maxout_mlp", "minilm", "vgg19")
 
 
 def _section(run: dict[str, Any], name: str) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _apply_shortcuts(body: JobCreate, run: dict[str, Any]) -> None:
         _section(run, "finetune")["epochs"] = body.finetune_epochs
     if body.seed is not None:
         run["seed"] = body.seed
-    mode = "ssl" if body.method == "ssl" else "supervised"
+    mode = search_mode(body.method)
     search = _section(run, "search")
     if search.get("mode", mode) != mode:
         raise Invalid(f"method {body.method!r} conflicts with run.search.mode {search['mode']!r}")
@@ -75,8 +76,8 @@ def _backbones(body: JobCreate) -> dict[str, Any] | None:
     return out
 
 
-def build_spec(body: JobCreate, settings: Settings) -> tuple[dict[str, Any], str]:
-    """(spec for Job.spec, queue name); 422 with the config's own message when out of range."""
+def build_spec(body: JobCreate, settings: Settings) -> tuple[JobSpec, str]:
+    """(the job's spec, queue name); 422 with the config's own message when out of range."""
     run = copy.deepcopy(body.run)
     _apply_shortcuts(body, run)
     queue = _device_and_queue(body, run, settings.default_queue)
@@ -98,4 +99,4 @@ def build_spec(body: JobCreate, settings: Settings) -> tuple[dict[str, Any], str
         if body.method != "mfas":
             raise Invalid(f"'mfas' settings given for method {body.method!r}")
         spec["mfas"] = body.mfas.model_dump(exclude_unset=True)
-    return spec, queue
+    return JobSpec.model_validate(spec), queue

@@ -17,18 +17,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
+from ..names import BACKBONE_FACTORIES
 from .base import Backbone, BackboneError
 
 Factory = Callable[..., Backbone]
 
-_FACTORIES: dict[str, str | Factory] = {
-    "vgg19": "ssnas_core.backbones.vgg19:build",
-    "efficientnet_lite0": "ssnas_core.backbones.efficientnet_lite0:build",
-    "maxout_mlp": "ssnas_core.backbones.maxout_mlp:build",
-    "minilm": "ssnas_core.backbones.minilm:build",
-    "audio_cnn": "ssnas_core.backbones.audio_cnn:build",
-    "identity": "ssnas_core.backbones.identity:build",
-}
+_FACTORIES: dict[str, str | Factory] = dict(BACKBONE_FACTORIES)
 
 DEFAULT_BY_KIND = {"image": "efficientnet_lite0", "text": "minilm", "audio": "audio_cnn",
                    "vector": "identity"}

@@ -34,6 +34,7 @@ from ..finetune import evaluate_splits, run_finetune
 from ..genotype import Genotype
 from ..metrics import evaluate_probs
 from ..model import FusionNet
+from ..names import MFAS_SCORES
 from ..pipeline import pretrain_stage, search_stage, split_indices
 from . import trivial
 from .late_fusion import late_fusion, unimodal
@@ -202,8 +203,6 @@ def unimodal_runner(modality: str) -> Callable[..., dict[str, Any]]:
         return rec | {"genotype": fusion.describe(ds.node_specs)}
     return run
 
-
-MFAS_SCORES = "mfas_scores.json"  # run_mfas's resumable state: the dev score of every trained candidate
 
 
 def _mfas_key(ds: FeatureDataset, r: float, seed: int, budget: Budget) -> str:

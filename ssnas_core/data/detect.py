@@ -21,8 +21,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..names import FOLDER_FORMATS
 from .avmnist import load_avmnist
-from .features import DATAFILE, MANIFEST, SPLITS, FeatureDataset, FeatureFormatError
+from .features import SPLITS, FeatureDataset, FeatureFormatError
 from .generic import MANIFESTS, load_generic
 from .mmimdb_h5 import load_mmimdb_h5
 from .mmimdb_raw import load_mmimdb_raw
@@ -56,10 +57,9 @@ def detect_format(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> s
     if not path.exists():
         raise DataFormatError(f"{path}: no such file or folder")
     if path.is_dir():
-        if (path / MANIFEST).is_file() and (path / DATAFILE).is_file():
-            return "features"
-        if (path / "mnist.npz").is_file() and (path / "fsdd.npz").is_file():
-            return "avmnist"
+        for fmt, markers in FOLDER_FORMATS.items():  # features, avmnist: known by their marker files
+            if all((path / m).is_file() for m in markers):
+                return fmt
         return _archive_format(path, limits)
     with open(path, "rb") as f:
         head = f.read(len(HDF5_SIGNATURE))

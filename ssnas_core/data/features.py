@@ -25,9 +25,9 @@ from typing import Iterable, Iterator
 import h5py
 import numpy as np
 
+from ..names import DATAFILE, MANIFEST
+
 SPLITS = ("train", "dev", "test")
-MANIFEST = "manifest.json"
-DATAFILE = "features.h5"
 FORMAT_VERSION = 1
 ID_PIECE_ROWS = 4096  # ids decoded per piece by FeatureDataset.iter_ids (under 1 MB of str objects)
 

@@ -11,8 +11,8 @@ import numpy as np
 import psycopg
 
 from api.auth import create_key
-from api.db import session_scope
-from api.tables import QUEUED, Dataset, Job
+from store.db import session_scope
+from store.tables import QUEUED, Dataset, Job
 
 # the real Postgres of the test machine (trust auth); databases are created per test session
 PG_HOST = os.environ.get("SSNAS_TEST_PG", "postgres@127.0.0.1:5432")
@@ -99,13 +99,13 @@ def make_model(owner: str, tmp: Path, nodes: list[tuple[str, str, tuple[int, ...
     """A Model row with a real (untrained, seeded) checkpoint stored as chunk rows."""
     import torch
 
-    from api.services.job_runtime import create_model
-    from api.storage import put_file_blob
     from ssnas_core.checkpoint import save_model
     from ssnas_core.config import SearchSpaceConfig
     from ssnas_core.data.features import NodeSpec
     from ssnas_core.genotype import CellGenotype, Genotype
     from ssnas_core.model import Classifier, FusionNet
+    from store.jobs import create_model
+    from store.storage import put_file_blob
 
     torch.manual_seed(0)
     specs = tuple(NodeSpec(*n) for n in nodes)

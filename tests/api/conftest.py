@@ -13,9 +13,9 @@ from api_factories import create_database, drop_database, make_key, pg_url
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api import broker
-from api.db import get_engine, reset_engines
-from api.settings import get_settings
+from store import broker
+from store.db import get_engine, reset_engines
+from store.settings import get_settings
 
 REDIS_URL = os.environ.get("SSNAS_TEST_REDIS", "redis://127.0.0.1:6379/9")
 TABLES = "api_keys, datasets, jobs, job_metrics, job_logs, checkpoints, checkpoint_chunks, models"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from worker.processes import child_env, free_port, spawn, stop, wait_for
+from launcher.processes import child_env, free_port, spawn, stop, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from api.db import session_scope
-from api.tables import ApiKey
+from store.db import session_scope
+from store.tables import ApiKey
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_health_and_docs_are_open(client):
 
 
 def test_health_reports_a_dead_broker(client, settings_env):
-    from api import broker
+    from store import broker
 
     settings_env(SSNAS_BROKER_URL="redis://127.0.0.1:1/0", SSNAS_BROKER_TIMEOUT_S="0.5")
     broker.celery_app.cache_clear()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from api_factories import make_dataset, make_features_zip, make_job
 
-from api.settings import get_settings
+from store.settings import get_settings
 
 
 def _dataset_dirs() -> list[Path]:
@@ -33,11 +33,14 @@ def test_upload_features_zip_records_summary_hash_and_files(client, alice, tmp_p
     assert body["summary"]["num_samples"] == 40
     assert body["summary"]["split_counts"] == {"train": 20, "dev": 10, "test": 10}
     assert body["summary"]["label_names"] == ["drama", "comedy", "horror"]
-    from api.db import session_scope
-    from api.tables import Dataset
+    from store.db import session_scope
+    from store.storage import resolve
+    from store.tables import Dataset
 
     with session_scope() as s:
-        path = Path(s.get(Dataset, body["id"]).path)
+        key = s.get(Dataset, body["id"]).path
+    assert key.startswith(f"datasets/{body['id']}/") and not Path(key).is_absolute()  # a storage key
+    path = resolve(key)
     assert (path / "manifest.json").is_file() and (path / "features.h5").is_file()
     assert not (path.parent.parent / "upload" / z.name).exists()  # the zip was replaced by its folder
     assert client.get(f"/datasets/{body['id']}", headers=alice).json()["id"] == body["id"]
@@ -132,7 +135,21 @@ def test_owner_isolation_and_delete(client, alice, bob, tmp_path):
     r = client.delete(f"/datasets/{ds}", headers=alice)
     assert r.status_code == 409 and "used by 1" in r.json()["detail"]
     client.post(f"/jobs/{job}/cancel", headers=alice)
+    # a worker's feature cache of the dataset (in its folder, charged to its owner) goes with it
+    from store import quotas
+    from store.db import session_scope
+    from store.storage import features_dir, to_key
+    from store.tables import StorageCharge
+
+    cache = features_dir(ds) / "abc123"
+    cache.mkdir(parents=True)
+    (cache / "features.h5").write_bytes(b"x" * 100)
+    with session_scope() as s:
+        quotas.charge_features(s, "alice", ds, to_key(cache), 100)
     assert client.delete(f"/datasets/{ds}", headers=alice).status_code == 204
+    assert not cache.exists()
+    with session_scope() as s:
+        assert s.query(StorageCharge).filter_by(dataset_id=ds).count() == 0
     assert client.get(f"/datasets/{ds}", headers=alice).status_code == 404
     assert _dataset_dirs() == []
     assert client.get(f"/jobs/{job}", headers=alice).json()["dataset_id"] is None
@@ -142,9 +159,9 @@ def test_orphan_upload_folders_are_swept_when_old(client, alice, tmp_path):
     import os
     import time
 
-    from api.db import session_scope
     from api.services.datasets import sweep_orphan_uploads
-    from api.storage import dataset_dir
+    from store.db import session_scope
+    from store.storage import dataset_dir
 
     kept = _upload(client, alice, make_features_zip(tmp_path, n=16)).json()["id"]
     old, young = dataset_dir("orphan-old"), dataset_dir("orphan-young")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from api_factories import make_dataset, make_job
 
-from api.db import session_scope
-from api.services import job_runtime as rt
-from api.tables import RUNNING, SUCCEEDED
+from store import jobs as rt
+from store.db import session_scope
+from store.tables import RUNNING, SUCCEEDED
 
 
 def test_nonfinite_metrics_and_results_are_stored_as_null(client, alice):

@@ -7,9 +7,9 @@ from datetime import timedelta
 from api_factories import make_dataset, make_job
 from sqlalchemy import select
 
-from api.db import SessionLocal, session_scope
-from api.services import job_runtime as rt
-from api.tables import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobLog, utcnow
+from store import jobs as rt
+from store.db import SessionLocal, session_scope
+from store.tables import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobLog, utcnow
 
 
 def _job(job_id: str) -> Job:
@@ -98,3 +98,50 @@ def test_takeover_of_a_job_whose_worker_died_is_logged_and_bounded_by_max_attemp
         logs = s.scalars(select(JobLog.message).where(JobLog.job_id == job).order_by(JobLog.seq)).all()
     assert logs == ["worker h:1 died: job resumed by w2 (attempt 2)",
                     "failed: worker w2 died; giving up after 2 attempts"]
+
+
+def test_the_state_machine_s_one_meaning_of_attempts_and_one_ownership_check(db):
+    """create and retry grant job_max_attempts from the current attempt, a hand-back gives its
+    attempt back, only the owning attempt may write, and a loss at the ceiling fails the job."""
+    import pytest
+
+    from store.errors import Conflict
+    from store.settings import get_settings
+
+    n = get_settings().job_max_attempts
+    ds = make_dataset("alice")
+    with session_scope() as s:
+        job = rt.create(s, "alice", ds, {"method": "ssl", "run": {}}, "cpu").id
+    assert (_job(job).attempt, _job(job).max_attempts) == (0, n)
+    with session_scope() as s:
+        assert rt.claim_job(s, job, "w1").attempt == 1
+    with session_scope() as s:
+        with pytest.raises(rt.LostOwnership):
+            rt.beat(s, job, attempt=2)  # not the owning attempt: nothing written
+        assert rt.beat(s, job, attempt=1, stage="search", progress=0.2) is False
+    with session_scope() as s:  # a stopping worker hands it back: not a loss
+        assert rt.hand_back(s, job, 1, "worker w1 shutting down: job requeued") == "cpu"
+    got = _job(job)
+    assert (got.status, got.worker, got.attempt, got.max_attempts) == (QUEUED, None, 1, n + 1)
+    with session_scope() as s:
+        assert rt.claim_job(s, job, "w2").attempt == 2
+        with pytest.raises(rt.LostOwnership):
+            rt.hand_back(s, job, 1, "stale")
+    with session_scope() as s:
+        rt.cancel(s, s.get(Job, job))  # running: the worker finishes it as cancelled
+    assert _job(job).cancel_requested and _job(job).status == RUNNING
+    with session_scope() as s:
+        assert rt.beat(s, job, attempt=2) is True
+        rt.finish_job(s, job, CANCELLED)
+        rt.cancel(s, s.get(Job, job))  # cancelling a cancelled job: a no-op
+        with pytest.raises(Conflict):
+            rt.cancel(s, s.get(Job, make_job("alice", ds, status=SUCCEEDED)))
+    with session_scope() as s:
+        undo = rt.retry(s, s.get(Job, job))
+        row = s.get(Job, job)
+        assert (row.status, row.max_attempts, row.cancel_requested) == (QUEUED, 2 + n, False)
+        undo(row)  # the doorbell could not be sent: back as it was
+        assert (row.status, row.max_attempts) == (CANCELLED, n + 1)
+    with session_scope() as s:
+        with pytest.raises(Conflict):
+            rt.retry(s, s.get(Job, make_job("alice", ds, status=RUNNING)))

@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from api_factories import make_dataset, make_job
 
-from api import broker
-from api.db import session_scope
-from api.services import job_runtime as rt
-from api.tables import FAILED, RUNNING, SUCCEEDED, Job
+from store import broker
+from store import jobs as rt
+from store.db import session_scope
+from store.tables import FAILED, RUNNING, SUCCEEDED, Job
 
 
 def _queued_ids(redis_conn, queue: str = "cpu") -> list[str]:
@@ -188,8 +188,8 @@ def test_backbone_choices_are_checked_and_normalised(client, alice, broker_queue
 
 
 def test_known_backbones_match_the_registry():
-    from api.services.specs import KNOWN_BACKBONES
     from ssnas_core.backbones import list_backbones
+    from ssnas_core.names import KNOWN_BACKBONES
 
     assert sorted(KNOWN_BACKBONES) == list_backbones()
 
@@ -260,7 +260,7 @@ def test_poll_survives_a_dead_pooled_connection(client, alice):
     database restart) costs one retry on a fresh connection, not an error."""
     from sqlalchemy import text
 
-    from api.db import get_engine, get_read_engine
+    from store.db import get_engine, get_read_engine
 
     job = make_job("alice", make_dataset("alice"))
     assert client.get(f"/jobs/{job}", headers=alice).status_code == 200
@@ -278,9 +278,9 @@ def test_startup_warms_the_read_pool_and_freezes_startup_objects(db):
 
     from fastapi.testclient import TestClient
 
-    from api.db import get_read_engine
     from api.main import create_app
-    from api.settings import get_settings
+    from store.db import get_read_engine
+    from store.settings import get_settings
 
     get_read_engine().dispose()
     gc.unfreeze()

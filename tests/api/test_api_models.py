@@ -11,8 +11,8 @@ import pytest
 from api_factories import LABELS, make_model
 from PIL import Image
 
-from api.db import session_scope
-from api.tables import Checkpoint, Model
+from store.db import session_scope
+from store.tables import Checkpoint, Model
 
 VEC_NODES = [("a.identity.vec", "vector", (8,)), ("b.identity.vec", "vector", (6,))]
 VEC_BACKBONES = {"a": {"name": "identity", "weights": None, "options": {"dim": 8}},
@@ -25,8 +25,8 @@ def vec_model(db, tmp_path):
 
 
 def _local_probs(model_id: str, tmp_path, nodes: dict) -> np.ndarray:
-    from api.storage import read_blob_to_file
     from ssnas_core.predict import Predictor
+    from store.storage import read_blob_to_file
 
     with session_scope() as s:
         path = read_blob_to_file(s, s.get(Model, model_id).checkpoint_id, tmp_path / "local.st")

@@ -14,7 +14,7 @@ from api_factories import create_database, drop_database, make_features_zip, pg_
 from conftest import REDIS_URL
 from live_api import live_api, start
 
-from worker.processes import child_env, free_port, start_redis, stop
+from launcher.processes import child_env, free_port, start_redis, stop
 
 ID = "00000000-0000-0000-0000-000000000000"
 ROUTES = [("GET", "/datasets"), ("GET", f"/datasets/{ID}"), ("DELETE", f"/datasets/{ID}"),

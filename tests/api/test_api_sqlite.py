@@ -8,11 +8,11 @@ import pytest
 from api_factories import make_features_zip, make_key, make_model
 from fastapi.testclient import TestClient
 
-from api import broker
-from api.db import get_engine, reset_engines, session_scope
-from api.services import job_runtime as rt
-from api.settings import get_settings
-from api.tables import Job, utcnow
+from store import broker
+from store import jobs as rt
+from store.db import get_engine, reset_engines, session_scope
+from store.settings import get_settings
+from store.tables import Job, utcnow
 
 
 @pytest.fixture

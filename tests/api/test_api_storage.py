@@ -9,9 +9,9 @@ import os
 import pytest
 from sqlalchemy import func, select, update
 
-from api.db import session_scope
-from api.storage import BlobError, get_blob_stream, put_blob, read_blob_to_file
-from api.tables import Checkpoint, CheckpointChunk
+from store.db import session_scope
+from store.storage import BlobError, get_blob_stream, put_blob, read_blob_to_file
+from store.tables import Checkpoint, CheckpointChunk
 
 SIZE = 5 * 1024 * 1024 + 12345
 

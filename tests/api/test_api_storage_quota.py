@@ -14,10 +14,10 @@ from conftest import REDIS_URL
 from live_api import live_api
 from sqlalchemy import func, select
 
-from api.db import session_scope
-from api.services import quotas
-from api.storage import put_blob
-from api.tables import Checkpoint, Dataset, StorageCharge
+from store import quotas
+from store.db import session_scope
+from store.storage import put_blob
+from store.tables import Checkpoint, Dataset, StorageCharge
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory):
-    from worker.processes import free_port, start_api, stop
+    from launcher.processes import free_port, start_api, stop
 
     with service_env(tmp_path_factory.mktemp("ssnas-client")) as svc:
         logs = tmp_path_factory.mktemp("client-logs")

@@ -119,8 +119,8 @@ def _submit_long(service, tmp_path) -> str:
 def test_ctrl_c_detaches_from_watch_and_the_job_keeps_running(service, tmp_path):
     job_id = _submit_long(service, tmp_path)
     env = {**os.environ, "SSNAS_URL": service.url, "SSNAS_API_KEY": service.key, "PYTHONPATH": str(ROOT)}
-    # the `ssnas` console script's function: worker.serve.cli hands non-serve commands to the client
-    cmd = [sys.executable, "-c", "import sys; from worker.serve import cli; sys.exit(cli())",
+    # the `ssnas` console script's function: launcher.serve.cli hands non-serve commands to the client
+    cmd = [sys.executable, "-c", "import sys; from launcher.serve import cli; sys.exit(cli())",
            "jobs", "watch", job_id, "--interval", "0.2"]
     err = tmp_path / "watch.err"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=open(err, "wb"))

@@ -20,7 +20,7 @@ def test_ui_files_are_served_with_a_strict_policy(service):
         assert "script-src 'self'" in r.headers["content-security-policy"]
         js = c.get("/ui/js/app.js")
         assert js.status_code == 200 and "javascript" in js.headers["content-type"]
-        assert c.get("/ui/%2e%2e/api/settings.py").status_code == 404
+        assert c.get("/ui/%2e%2e/store/settings.py").status_code == 404
         assert c.get("/ui/nope.js").status_code == 404
         assert "/ui" not in c.get("/openapi.json").json()["paths"]
 

@@ -25,7 +25,7 @@ def svc(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(svc, tmp_path_factory):
     """The API (uvicorn) and one Celery worker as real processes on the test database/broker."""
-    from worker.processes import free_port, start_api, stop
+    from launcher.processes import free_port, start_api, stop
 
     logs = tmp_path_factory.mktemp("e2e-logs")
     port = free_port()

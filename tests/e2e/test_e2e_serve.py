@@ -10,7 +10,7 @@ import httpx
 import psutil
 from helpers_e2e import done, poll, upload, zip_folder
 
-from worker.processes import free_port, spawn, stop, wait_for
+from launcher.processes import free_port, spawn, stop, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from factories import make_features  # noqa: E402
@@ -23,7 +23,7 @@ def test_ssnas_serve_runs_a_job_from_an_empty_folder_and_stops_cleanly(tmp_path)
     out = tmp_path / "serve.out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSNAS_")}  # no test services
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    serve = spawn([sys.executable, "-m", "worker.serve", "--data-dir", str(data), "--port", str(port)],
+    serve = spawn([sys.executable, "-m", "launcher.serve", "--data-dir", str(data), "--port", str(port)],
                   env, open(out, "wb"))
     try:
         wait_for(lambda: b"ssnas serve: ready" in out.read_bytes(), 240, "ssnas serve", serve)

@@ -50,8 +50,8 @@ def _pg_params() -> dict[str, str]:
 
 
 def _reset_caches() -> None:
-    from api.db import reset_engines
-    from api.settings import get_settings
+    from store.db import reset_engines
+    from store.settings import get_settings
     from worker.settings import get_worker_settings
 
     get_settings.cache_clear()
@@ -62,8 +62,8 @@ def _reset_caches() -> None:
 @contextlib.contextmanager
 def service_env(data_dir: Path) -> Iterator[ServiceEnv]:
     """A new database (migrated to head) and Redis prefix, set in os.environ for the block."""
-    from worker.processes import child_env
-    from worker.serve import migrate
+    from launcher.processes import child_env
+    from launcher.serve import migrate
 
     name = f"ssnas_wt_{uuid.uuid4().hex[:12]}"
     try:
@@ -98,7 +98,7 @@ def service_env(data_dir: Path) -> Iterator[ServiceEnv]:
 def celery_worker(svc: ServiceEnv, log_path: Path, name: str = "w1", pool: str = "solo",
                   **env: str) -> Iterator[Any]:
     """A real Celery worker process (one job at a time; ``env`` overrides settings), ready when yielded."""
-    from worker.processes import start_worker, stop, wait_for
+    from launcher.processes import start_worker, stop, wait_for
 
     log = open(log_path, "ab")
     start = log_path.stat().st_size
@@ -114,22 +114,38 @@ def celery_worker(svc: ServiceEnv, log_path: Path, name: str = "w1", pool: str =
 def make_owner(owner: str = "alice") -> str:
     """A new API key for ``owner``; returns the plaintext key."""
     from api.auth import create_key
-    from api.db import session_scope
+    from store.db import session_scope
 
     with session_scope() as s:
         return create_key(s, owner, "test")[1]
 
 
+def register_dataset_files(src: Path, dataset_id: str, sub: str = "data") -> str:
+    """A copy of ``src`` (file or folder) in the dataset's storage folder, as the API stores an
+    upload; returns its storage key."""
+    import shutil
+
+    from store.storage import dataset_dir, to_key
+
+    dest = dataset_dir(dataset_id) / sub / src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest) if src.is_dir() else shutil.copy2(src, dest)
+    return to_key(dest)
+
+
 def make_feature_dataset(owner: str, folder: Path, n: int = 200, seed: int = 0) -> str:
-    """A generated feature-format dataset registered as a Dataset row; returns its id."""
+    """A generated feature-format dataset (written to ``folder``, stored like an upload) registered
+    as a Dataset row; returns its id."""
     from factories import make_features
 
-    from api.db import session_scope
-    from api.tables import Dataset
+    from store.db import session_scope
+    from store.tables import Dataset, new_id
 
     ds = make_features(folder, n=n, seed=seed)
+    ds_id = new_id()
+    key = register_dataset_files(folder, ds_id)
     with session_scope() as s:
-        row = Dataset(owner_id=owner, name=folder.name, format="features", path=str(folder),
+        row = Dataset(id=ds_id, owner_id=owner, name=folder.name, format="features", path=key,
                       size=sum(f.stat().st_size for f in folder.iterdir()), sha256=uuid.uuid4().hex * 2,
                       summary={"format": "features", "num_samples": len(ds)})
         s.add(row)
@@ -145,8 +161,8 @@ def job_spec(dataset_id: str, **run_overrides: Any) -> dict[str, Any]:
 
 
 def make_job(owner: str, dataset_id: str, spec: dict[str, Any], **fields: Any) -> str:
-    from api.db import session_scope
-    from api.tables import Job
+    from store.db import session_scope
+    from store.tables import Job
 
     with session_scope() as s:
         job = Job(owner_id=owner, dataset_id=dataset_id, spec=spec, queue="cpu", **fields)
@@ -165,8 +181,8 @@ def send(job_id: str, queue: str = "cpu") -> None:
 
 
 def job_row(job_id: str) -> Any:
-    from api.db import session_scope
-    from api.tables import Job
+    from store.db import session_scope
+    from store.tables import Job
 
     with session_scope() as s:
         job = s.get(Job, job_id)

@@ -9,11 +9,11 @@ import numpy as np
 from sqlalchemy import select
 from svc_fixtures import job_row, job_spec, make_feature_dataset, make_job, send, terminal, wait_job
 
-from api.db import session_scope
-from api.storage import read_blob_to_file
-from api.tables import Checkpoint, Job, JobLog, JobMetric, Model, utcnow
 from ssnas_core.data.features import FeatureDataset
 from ssnas_core.predict import Predictor
+from store.db import session_scope
+from store.storage import read_blob_to_file, resolve
+from store.tables import Checkpoint, Dataset, Job, JobLog, JobMetric, Model, utcnow
 
 
 def _metrics(job_id):
@@ -131,7 +131,9 @@ def test_an_mfas_job_records_its_architecture_metrics_and_a_servable_model(svc, 
 
 def test_a_job_that_fails_keeps_the_stage_it_failed_in(svc, worker, tmp_path):
     ds_id = make_feature_dataset("alice", tmp_path / "feat")
-    (tmp_path / "feat" / "features.h5").unlink()  # the uploaded features are gone
+    with session_scope() as s:
+        key = s.get(Dataset, ds_id).path  # a storage key
+    (resolve(key) / "features.h5").unlink()  # the uploaded features are gone
     job_id = make_job("alice", ds_id, job_spec(ds_id))
     send(job_id)
     job = wait_job(job_id, terminal, 60)

@@ -12,11 +12,22 @@ import zipfile
 
 import pytest
 from sqlalchemy import func, select
-from svc_fixtures import celery_worker, job_row, job_spec, make_feature_dataset, make_job, send, terminal, wait_job
+from svc_fixtures import (
+    celery_worker,
+    job_row,
+    job_spec,
+    make_feature_dataset,
+    make_job,
+    register_dataset_files,
+    send,
+    terminal,
+    wait_job,
+)
 
-from api.db import session_scope
-from api.services.quotas import lock_owner, storage_used
-from api.tables import Checkpoint, CheckpointChunk, Dataset, Model, StorageCharge
+from store.db import session_scope
+from store.quotas import lock_owner, storage_used
+from store.storage import resolve
+from store.tables import Checkpoint, CheckpointChunk, Dataset, Model, StorageCharge, new_id
 
 QUOTA = 50 * 1024**2  # bytes per owner in this module's worker: the filler row sets the room left
 
@@ -89,8 +100,10 @@ def _vector_dataset(owner: str, path) -> str:
              "labels": ["a", "b"][i % 2:], "split": ["train", "dev", "test"][i % 3]} for i in range(60)]
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("manifest.jsonl", "\n".join(json.dumps(r) for r in rows))
+    ds_id = new_id()
+    key = register_dataset_files(path, ds_id, "upload")
     with session_scope() as s:
-        row = Dataset(owner_id=owner, name="vectors", format="generic", path=str(path),
+        row = Dataset(id=ds_id, owner_id=owner, name="vectors", format="generic", path=key,
                       size=path.stat().st_size, sha256=uuid.uuid4().hex * 2, summary={"format": "generic"})
         s.add(row)
         s.flush()
@@ -107,20 +120,22 @@ def test_a_feature_cache_past_the_quota_fails_the_job_in_its_features_stage(svc,
     assert job.status == "failed" and job.stage == "features", (job.status, job.stage, job.error)
     assert job.error.startswith("storage quota exceeded: you use "), job.error
     assert "so this job cannot go on past its features; delete datasets or jobs" in job.error, job.error
-    # the cache is on disk, complete and charged (a later job of the dataset reuses it)
+    # the cache is on disk in the dataset's folder, complete and charged (a later job of the
+    # dataset reuses it)
     with session_scope() as s:
         charges = s.scalars(select(StorageCharge).where(StorageCharge.owner_id == owner,
                                                         StorageCharge.kind == "features")).all()
         assert len(charges) == 1 and charges[0].bytes > 0 and charges[0].dataset_id == ds_id
-        assert s.get(Dataset, ds_id).features_path
+        key = charges[0].key.removeprefix("features:")
+        assert key.startswith(f"datasets/{ds_id}/features/") and resolve(key).is_dir(), key
     assert _blobs(job_id) == {"kinds": [], "partial": 0, "orphan_chunks": 0, "models": 0}
 
 
 def test_a_job_that_fills_the_quota_midway_fails_keeps_its_state_and_resumes_after_a_cleanup(
         svc, quota_worker, tmp_path):
-    from api import broker
     from api.services.jobs import retry_job
-    from api.settings import get_settings
+    from store import broker
+    from store.settings import get_settings
 
     owner = "rita"
     ds_id = make_feature_dataset(owner, tmp_path / "feat")
@@ -145,7 +160,7 @@ def test_a_job_that_fills_the_quota_midway_fails_keeps_its_state_and_resumes_aft
     assert job.status == "succeeded", (job.status, job.error)
     assert job.attempt == 2
     with session_scope() as s:
-        from api.tables import JobLog
+        from store.tables import JobLog
 
         logs = s.scalars(select(JobLog.message).where(JobLog.job_id == job_id)).all()
     assert any(m.startswith("resuming from checkpoints ['search_state.safetensors'") for m in logs), logs

@@ -14,8 +14,8 @@ import psutil
 from sqlalchemy import select
 from svc_fixtures import celery_worker, job_row, job_spec, make_feature_dataset, make_job, send, terminal, wait_job
 
-from api.db import session_scope
-from api.tables import JobLog, JobMetric, utcnow
+from store.db import session_scope
+from store.tables import JobLog, JobMetric, utcnow
 
 NO_REAPER = {"SSNAS_HEARTBEAT_TIMEOUT_S": "600"}
 

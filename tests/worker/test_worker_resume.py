@@ -9,9 +9,9 @@ import signal
 from sqlalchemy import select
 from svc_fixtures import celery_worker, job_row, job_spec, make_feature_dataset, make_job, send, terminal, wait_job
 
-from api.db import session_scope
-from api.tables import JobLog, JobMetric
-from worker.processes import kill
+from launcher.processes import kill
+from store.db import session_scope
+from store.tables import JobLog, JobMetric
 
 EPOCHS = 10
 
@@ -69,7 +69,7 @@ def test_sigterm_to_a_worker_hands_its_running_job_back_to_the_queue(svc, tmp_pa
     import redis
     from svc_fixtures import REDIS_URL
 
-    from api.tables import Checkpoint, Job
+    from store.tables import Checkpoint, Job
 
     ds_id = make_feature_dataset("bob", tmp_path / "feat")
     job_id = make_job("bob", ds_id, job_spec(ds_id, search={"epochs": 500}))

@@ -16,9 +16,9 @@ import psutil
 import psycopg
 import pytest
 
+from launcher.processes import spawn
+from launcher.supervisor import Child, Supervisor
 from worker import embedded_pg
-from worker.processes import spawn
-from worker.supervisor import Child, Supervisor
 
 
 @pytest.fixture

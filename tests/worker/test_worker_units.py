@@ -56,8 +56,8 @@ def test_reaper_cli_requeues_a_lost_job_onto_the_broker(svc, tmp_path):
     import redis
     from svc_fixtures import REDIS_URL, job_row, job_spec, make_feature_dataset, make_job
 
-    from api.db import session_scope
-    from api.tables import Job, utcnow
+    from store.db import session_scope
+    from store.tables import Job, utcnow
 
     ds_id = make_feature_dataset("dave", tmp_path / "feat")
     job_id = make_job("dave", ds_id, job_spec(ds_id), status="running", attempt=1, max_attempts=3,

@@ -74,11 +74,11 @@ class Dataset(Base):
     owner_id: Mapped[str] = mapped_column(OWNER, index=True)
     name: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(32))
-    path: Mapped[str] = mapped_column(Text)  # file or directory under storage_dir/datasets/<id>/
+    # storage key (store.storage.resolve): the file or folder, datasets/<id>/..., under storage_dir
+    path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    features_path: Mapped[str | None] = mapped_column(Text, default=None)  # worker's feature cache
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -187,7 +187,7 @@ class StorageOwner(Base):
 class StorageCharge(Base):
     """Bytes an owner holds outside the datasets and checkpoints tables: an upload in flight
     (``upload:<dataset id>``, replaced by the Dataset row; ignored once stale) or a worker's
-    feature cache of one of their datasets (``features:<path>``)."""
+    feature cache of one of their datasets (``features:<storage key>``)."""
 
     __tablename__ = "storage_charges"
     __table_args__ = (UniqueConstraint("owner_id", "key"),)

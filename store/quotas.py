@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import PayloadTooLarge, TooManyRequests
-from ..settings import Settings, get_settings
-from ..tables import ACTIVE, Checkpoint, Dataset, Job, StorageCharge, StorageOwner, utcnow
+from .errors import PayloadTooLarge, TooManyRequests
+from .settings import Settings, get_settings
+from .tables import ACTIVE, Checkpoint, Dataset, Job, StorageCharge, StorageOwner, utcnow
 
 UPLOAD, FEATURES = "upload", "features"
 STALE_RESERVATION = timedelta(hours=1)  # an upload reservation untouched this long is ignored
@@ -68,22 +68,22 @@ def upload_key(dataset_id: str) -> str:
 
 
 def reserve_upload(session: Session, owner_id: str, dataset_id: str, total: int, settings: Settings) -> int:
-    """Grow the upload's reservation to ``total`` bytes (committed); 413 past the quota or the
-    upload limit. Returns the bytes now reserved."""
+    """Grow the upload's reservation to ``total`` bytes (the caller commits, and rolls back on
+    an error, which ends the owner's lock); 413 past the quota or the upload limit. Returns the
+    bytes now reserved."""
     if total > settings.max_upload_bytes:
         raise PayloadTooLarge(f"upload larger than the maximum of {settings.max_upload_bytes} bytes")
     key = upload_key(dataset_id)
     lock_owner(session, owner_id)
     used = storage_used(session, owner_id, without=key)
     if used + total > settings.max_storage_bytes:
-        session.rollback()
         raise _exceeded(used, total, settings, "this upload")
     row = session.scalar(select(StorageCharge).where(StorageCharge.owner_id == owner_id, StorageCharge.key == key))
     if row is None:
         session.add(StorageCharge(owner_id=owner_id, key=key, kind=UPLOAD, dataset_id=dataset_id, bytes=total))
     else:
         row.bytes, row.updated_at = total, utcnow()
-    session.commit()
+    session.flush()
     return total
 
 
@@ -95,7 +95,6 @@ def space_left(session: Session, owner_id: str, dataset_id: str, settings: Setti
 def release_upload(session: Session, owner_id: str, dataset_id: str) -> None:
     session.execute(delete(StorageCharge).where(StorageCharge.owner_id == owner_id,
                                                 StorageCharge.key == upload_key(dataset_id)))
-    session.commit()
 
 
 def record_dataset(session: Session, row: Dataset, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Service settings, read once from SSNAS_* environment variables (see api/README.md)."""
+"""Settings shared by the API, the workers and the launcher, read once from SSNAS_* environment
+variables (see api/README.md; the worker's own knobs are ``worker.settings``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every knob of the API; the worker reads the shared ones from here too."""
+    """Every knob of the API and the shared ones (database, broker, storage, job attempts)."""
 
     model_config = SettingsConfigDict(env_prefix="SSNAS_", extra="ignore")
 
@@ -27,7 +28,13 @@ class Settings(BaseSettings):
     max_job_threads: int = Field(default=64, ge=1, le=1024)
     upload_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
 
+    # Redis key prefix for every broker key (queues, unacked sets): isolates deployments and test runs
+    broker_key_prefix: str = ""
+    # a message unacked this long is redelivered by Redis: must exceed the longest job
+    visibility_timeout_s: int = Field(default=7 * 24 * 3600, ge=60)
+
     default_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
+    # attempts granted to a job per submission (see store.jobs: a lost worker spends one)
     job_max_attempts: int = Field(default=3, ge=1)
     heartbeat_timeout_s: float = Field(default=120.0, gt=0)
     broker_timeout_s: float = Field(default=3.0, gt=0)

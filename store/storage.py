@@ -1,5 +1,11 @@
 """Where bytes live: dataset files under the storage directory, checkpoints as chunk rows.
 
+Dataset files are recorded by *key*: a path relative to the storage root (``storage_dir``, a
+shared volume in a cluster), ``datasets/<id>/...``; the API writes them and every worker reads
+them through ``resolve``, wherever it mounts the volume. A dataset's feature cache (extracted by a
+worker from a raw upload) lives in the same folder, ``datasets/<id>/features``, so it is removed
+with the dataset.
+
 Checkpoints are streamed into ``checkpoint_chunks`` one ~1 MiB row at a time and read back
 one row per query, so neither direction ever holds a whole blob in memory.
 """
@@ -41,7 +47,7 @@ def put_blob(session: Session, fileobj: BinaryIO, owner_id: str, job_id: str | N
         seq += 1
     ckpt.size, ckpt.sha256, ckpt.complete = size, hasher.hexdigest(), True
     session.flush()
-    from .services.quotas import check_blob
+    from .quotas import check_blob
 
     check_blob(session, ckpt)  # 413 (StorageQuotaExceeded) past the owner's quota
     return ckpt
@@ -99,9 +105,34 @@ def delete_blob(session: Session, checkpoint_id: str) -> None:
     session.execute(delete(Checkpoint).where(Checkpoint.id == checkpoint_id))
 
 
+def storage_root() -> Path:
+    return Path(get_settings().storage_dir).resolve()
+
+
 def dataset_dir(dataset_id: str) -> Path:
-    """The folder that holds one dataset's upload (and its extracted form)."""
-    return Path(get_settings().storage_dir).resolve() / "datasets" / dataset_id
+    """The folder that holds one dataset's upload, its extracted form and its feature cache."""
+    return storage_root() / "datasets" / dataset_id
+
+
+def features_dir(dataset_id: str, root: Path | None = None) -> Path:
+    """The dataset's feature caches (one per backbone choice), removed with the dataset."""
+    return (root or storage_root()) / "datasets" / dataset_id / "features"
+
+
+def to_key(path: str | os.PathLike, root: Path | None = None) -> str:
+    """The storage key of a path under the storage root; ValueError for a path outside it."""
+    root = root or storage_root()
+    rel = Path(path).resolve().relative_to(root)  # ValueError when outside
+    return rel.as_posix()
+
+
+def resolve(key: str, root: Path | None = None) -> Path:
+    """The path of a storage key on this machine; ValueError for what is not a key (an absolute
+    path, or one that climbs out of the root)."""
+    rel = Path(key)
+    if not key or rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"not a storage key: {key!r}")
+    return (root or storage_root()) / rel
 
 
 def remove_tree(path: str | os.PathLike | None) -> None:

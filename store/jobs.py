@@ -1,6 +1,29 @@
-"""Job-row operations for the worker: claim, heartbeat, metrics, logs, finish, requeue.
+"""The job state machine: every change of a job row's status, attempt and ownership is here.
 
-Every function takes a Session and leaves the commit to the caller (one unit of work).
+States and moves (who calls each)::
+
+    create ------------------> queued                    (API: POST /jobs)
+    claim       queued ------> running, attempt += 1     (worker; also a lost running job, below)
+    beat        running -----> running                   (worker: heartbeat, stage, progress, ETA)
+    finish      running -----> succeeded|failed|cancelled (worker)
+    hand_back   running -----> queued                    (worker stopping: not a loss)
+    cancel      queued ------> cancelled; running: cancel_requested, the worker then finishes it
+                                                          (API: POST /jobs/{id}/cancel)
+    retry       failed|cancelled -> queued               (API: POST /jobs/{id}/retry)
+    requeue_lost running (heartbeat stale) -> queued, or failed when no attempt is left (reaper)
+
+Ownership: ``attempt`` counts the claims of the job; the claim that set it owns the row while the
+row is ``running`` with that attempt (``owns``). Every write of a worker goes through ``beat``,
+which raises ``LostOwnership`` otherwise: a stale or duplicate delivery changes nothing.
+
+Attempts, one meaning: ``max_attempts`` is the highest attempt number that a lost worker may leave
+behind; the loss of an attempt numbered ``max_attempts`` or more fails the job (``out_of_attempts``)
+instead of requeuing it. ``create`` and ``retry`` grant ``settings.job_max_attempts`` attempts from
+the job's current attempt (``grant``); a hand-back gives the attempt it used back (it is not a
+loss). Nothing else changes ``max_attempts``.
+
+Like the whole ``store`` package, every function takes a Session and never commits: the caller
+owns the unit of work (see ``store/__init__.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +35,11 @@ from typing import Any, Callable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..settings import get_settings
-from ..tables import (
+from ssnas_core.callbacks import StopRequested
+
+from .errors import Conflict
+from .settings import Settings, get_settings
+from .tables import (
     CANCELLED,
     FAILED,
     QUEUED,
@@ -27,6 +53,25 @@ from ..tables import (
     Model,
     utcnow,
 )
+
+
+class LostOwnership(StopRequested):
+    """This attempt no longer owns the job (the reaper requeued it; another worker may run it)."""
+
+
+def owns(job: Job | None, attempt: int) -> bool:
+    """The one ownership check: the row is running this attempt."""
+    return job is not None and job.status == RUNNING and job.attempt == attempt
+
+
+def grant(job: Job, settings: Settings | None = None) -> None:
+    """Give the job ``job_max_attempts`` attempts from its current one (create, retry)."""
+    job.max_attempts = (job.attempt or 0) + (settings or get_settings()).job_max_attempts
+
+
+def out_of_attempts(job: Job) -> bool:
+    """A lost attempt numbered ``max_attempts`` or more fails the job instead of requeuing it."""
+    return job.attempt >= job.max_attempts
 
 
 def finite_json(value: Any) -> Any:
@@ -69,7 +114,7 @@ def claim_job(session: Session, job_id: str, worker_name: str,
                   f"{get_settings().heartbeat_timeout_s:.0f} s)") if stale else takeover and takeover(job)
         if not reason:
             return None
-        if job.attempt >= job.max_attempts:  # a job that kills its worker must not loop forever
+        if out_of_attempts(job):  # a job that kills its worker must not loop forever
             job.status, job.finished_at = FAILED, utcnow()
             job.error = f"{reason}; giving up after {job.max_attempts} attempts"
             append_log(session, job.id, "error", f"failed: {job.error}")
@@ -98,8 +143,25 @@ def heartbeat(session: Session, job_id: str, stage: str | None = None,
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         return True
-    if attempt is not None and (job.status != RUNNING or job.attempt != attempt):
+    if attempt is not None and not owns(job, attempt):
         return True  # lost ownership: the reaper requeued it and someone else claimed it
+    return _record_beat(session, job, stage, progress, eta_s)
+
+
+def beat(session: Session, job_id: str, attempt: int, stage: str | None = None,
+         progress: float | None = None, eta_s: float | None = None) -> bool:
+    """A worker's write: heartbeat (plus stage/progress/ETA when given) if this attempt still owns
+    the job, with the row locked until the caller's transaction ends. Returns cancel_requested;
+    raises LostOwnership when the row moved on without us."""
+    job = session.get(Job, job_id, populate_existing=True, with_for_update=True)
+    if not owns(job, attempt):
+        state = None if job is None else (job.status, job.attempt)
+        raise LostOwnership(f"job {job_id} attempt {attempt} is no longer ours ({state})")
+    return _record_beat(session, job, stage, progress, eta_s)
+
+
+def _record_beat(session: Session, job: Job, stage: str | None, progress: float | None,
+                 eta_s: float | None) -> bool:
     job.heartbeat_at = utcnow()
     if stage is not None:
         job.stage = stage
@@ -175,7 +237,7 @@ def requeue_lost(session: Session) -> list[tuple[str, str]]:
     for job in lost:
         if job.cancel_requested:
             job.status, job.finished_at = CANCELLED, utcnow()
-        elif job.attempt >= job.max_attempts:
+        elif out_of_attempts(job):
             job.status, job.finished_at = FAILED, utcnow()
             job.error = (f"worker lost {job.attempt} time(s) (heartbeat stopped for more than "
                          f"{get_settings().heartbeat_timeout_s:.0f} s); giving up after "
@@ -204,3 +266,62 @@ def jobs_to_resend(session: Session, takeover: Callable[[Job], str | None]) -> l
         if job.status == QUEUED or takeover(job):
             out.append((job.id, job.queue))
     return out
+
+
+def create(session: Session, owner_id: str, dataset_id: str, spec: dict[str, Any], queue: str,
+           settings: Settings | None = None) -> Job:
+    """A new queued job (flushed, not committed: the caller commits, then rings the doorbell)."""
+    job = Job(owner_id=owner_id, dataset_id=dataset_id, status=QUEUED, spec=spec, queue=queue, attempt=0)
+    grant(job, settings)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def cancel(session: Session, job: Job) -> None:
+    """Queued -> cancelled now (it never starts); running -> cancel_requested (the worker stops at
+    its next step and finishes it as cancelled). Cancelling a cancelled job is a no-op; a
+    finished one is 409. ``job`` locked by the caller."""
+    if job.status == QUEUED:
+        job.status, job.finished_at = CANCELLED, utcnow()
+        job.cancel_requested = True
+    elif job.status == RUNNING:
+        job.cancel_requested = True
+    elif job.status != CANCELLED:
+        raise Conflict(f"job {job.id} already {job.status}; nothing to cancel")
+
+
+_RETRY_RESETS = ("status", "error", "cancel_requested", "finished_at", "eta_s", "max_attempts")
+
+
+def retry(session: Session, job: Job, settings: Settings | None = None) -> Callable[[Job], None]:
+    """Failed or cancelled -> queued with fresh attempts (the worker resumes from the job's last
+    checkpoints); 409 for any other status or when its dataset was deleted. Returns the undo
+    (back to the row as it was) for a doorbell that cannot be sent. ``job`` locked by the caller."""
+    if job.status not in (FAILED, CANCELLED):
+        raise Conflict(f"job {job.id} is {job.status}; only failed or cancelled jobs can be retried")
+    if job.dataset_id is None:
+        raise Conflict(f"job {job.id}: its dataset was deleted; submit a new job")
+    before = {k: getattr(job, k) for k in _RETRY_RESETS}
+    job.status, job.error, job.cancel_requested = QUEUED, None, False
+    job.finished_at, job.eta_s = None, None
+    grant(job, settings)
+    session.flush()
+
+    def undo(row: Job) -> None:
+        for k, v in before.items():
+            setattr(row, k, v)
+
+    return undo
+
+
+def hand_back(session: Session, job_id: str, attempt: int, message: str) -> str:
+    """A stopping worker puts its running attempt back to ``queued`` (not a loss: the attempt it
+    used is given back); returns the queue to ring. LostOwnership if the attempt is no longer ours."""
+    beat(session, job_id, attempt)
+    job = session.get(Job, job_id)
+    job.status, job.worker = QUEUED, None
+    job.max_attempts += 1  # the next claim takes a new attempt number: this one was not lost
+    append_log(session, job_id, "info", message)
+    session.flush()
+    return job.queue
