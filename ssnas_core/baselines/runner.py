@@ -124,7 +124,8 @@ def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConf
 
 # The previous default, kept as a benchmark method: plain SimCLR, BM-NAS's schedule and architecture
 # lr, full finetuning at the fixed threshold. "ssl" is the current default.
-PLAIN_SSL = {"ssl": {"objective": "simclr"}, "search": {"schedule": "bmnas", "arch_lr": 3e-4, "cover_modalities": False},
+PLAIN_SSL = {"ssl": {"objective": "simclr"},
+             "search": {"schedule": "bmnas", "arch_lr": 3e-4, "cover_modalities": False},
              "finetune": {"probe": "full", "threshold_select": "fixed"}}
 
 
