@@ -18,7 +18,7 @@ import pytest
 
 from launcher.processes import spawn
 from launcher.supervisor import Child, Supervisor
-from worker import embedded_pg
+from launcher import embedded_pg
 
 
 @pytest.fixture
