@@ -16,9 +16,9 @@ import psutil
 import psycopg
 import pytest
 
+from launcher import embedded_pg
 from launcher.processes import spawn
 from launcher.supervisor import Child, Supervisor
-from launcher import embedded_pg
 
 
 @pytest.fixture
