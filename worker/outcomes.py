@@ -49,7 +49,7 @@ def store_result(c: Claim, cfg: RunConfig, result: dict[str, Any], features, syn
                    "labeled_samples": int(result.get("labeled_samples", 0)),
                    "wall_time_s": float(result.get("wall_time_s", 0.0))}
         for line in [w for w in panel.get("warnings", []) if w not in panel.get("protocol", [])]:  # notes: at start
-            job_runtime.append_log(s, c.job_id, "warning", f"warning: {line}")
+            job_runtime.append_log(s, c.job_id, "warning", line)
         job_runtime.append_log(s, c.job_id, "info", f"succeeded: model {model.id}")
         job_runtime.finish_job(s, c.job_id, SUCCEEDED, result=summary)
 

@@ -191,7 +191,7 @@ def log_protocol_notes(job_id: str, features, cfg: RunConfig) -> None:
     if notes:
         with session_scope() as s:
             for note in notes:
-                job_runtime.append_log(s, job_id, "warning", f"warning: {note}")
+                job_runtime.append_log(s, job_id, "warning", note)
 
 
 def _restore(job_id: str, workdir: Path) -> list[str]:
