@@ -48,17 +48,8 @@ with tempfile.TemporaryDirectory() as tmp:
 print(json.dumps(out))
 """
 
-CASES = {
-    "default": {"space": {"C": 16, "L": 16}, "search": {"epochs": 2, "batch_size": 32, "max_batches_per_epoch": 3}},
-    "deep_simclr_bmnas": {"space": {"C": 8, "L": 4, "steps": 3, "node_steps": 2, "node_multiplier": 2},
-                          "ssl": {"objective": "simclr"},
-                          "search": {"epochs": 2, "batch_size": 32, "max_batches_per_epoch": 2, "schedule": "bmnas"}},
-    "cross_views_subset": {"space": {"C": 8, "L": 4, "primitives": ["concat_fc", "zero", "scale_dot_attn"]},
-                           "ssl": {"objective": "cross_views"},
-                           "search": {"epochs": 1, "batch_size": 32, "max_batches_per_epoch": 3}},
-    "supervised": {"space": {"C": 8, "L": 4}, "search": {"mode": "supervised", "epochs": 2, "batch_size": 32,
-                                                         "max_batches_per_epoch": 3}},
-}
+sys.path.insert(0, str(ROOT / "tests" / "core"))
+from test_search_engine import CASES  # noqa: E402  (the test's configurations, not a copy)
 
 
 def run(root: Path, seeds: int) -> dict:
