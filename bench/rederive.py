@@ -22,10 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ssnas_core.arch_diagnostics import cover_warning  # noqa: E402
 from ssnas_core.checkpoint import load_tensors, strip_prefix  # noqa: E402
 from ssnas_core.config import RunConfig  # noqa: E402
 from ssnas_core.data.features import FeatureDataset  # noqa: E402
-from ssnas_core.search_space import SuperNet, derive  # noqa: E402
+from ssnas_core.search_space import SuperNet, cover, derive  # noqa: E402
 
 
 def rederive(ds: FeatureDataset, source: Path, dest: Path) -> dict:
@@ -37,7 +38,8 @@ def rederive(ds: FeatureDataset, source: Path, dest: Path) -> dict:
     cfg = RunConfig.from_dict(meta["config"])
     net = SuperNet(ds.node_specs, cfg.space)
     net.load_state_dict(strip_prefix("net", tensors))
-    argmax, covered = derive(net), derive(net, cover_modalities=True)
+    argmax = derive(net)
+    covered = cover(net, argmax)
     if argmax.to_json() != meta["best"]["genotype"]:
         raise SystemExit(f"{source}: the state's argmax genotype differs from the recorded one")
     res = json.loads((source / "search_result.json").read_text())
@@ -45,9 +47,7 @@ def rederive(ds: FeatureDataset, source: Path, dest: Path) -> dict:
             "rederived_from": str(source)}
     if covered != argmax:
         res["warnings"] = [w for w in res["warnings"] if "reads only" not in w] + [
-            f"the strongest architecture weights read only {argmax.modalities_read()}; the derivation "
-            f"re-pointed a cell input so that the network reads {covered.modalities_read()} "
-            "(search.cover_modalities)"]
+            cover_warning(argmax.modalities_read(), covered.modalities_read())]
     res["history"][-1] |= {"modalities_read_argmax": argmax.modalities_read(), "covered": covered != argmax,
                            "modalities_read": covered.modalities_read(), "genotype": covered.to_json()}
     dest.mkdir(parents=True, exist_ok=True)

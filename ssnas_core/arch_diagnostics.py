@@ -72,6 +72,12 @@ class PushMeter:
         return {f"arch_push_{m}": v for m, v in sorted(total.items())}
 
 
+def cover_warning(read_argmax: list[str], read: list[str]) -> str:
+    """The search result's line when the modality cover changed the argmax genotype."""
+    return (f"the strongest architecture weights read only {read_argmax}; the derivation re-pointed a cell "
+            f"input so that the network reads {read} (search.cover_modalities)")
+
+
 def warnings_for(genotype: Genotype, margin: dict[str, list[float]], noise: float) -> list[str]:
     """Human-readable warnings about a derived genotype (empty when there is nothing to say)."""
     out = []

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .arch_diagnostics import PushMeter, margins, warnings_for
+from .arch_diagnostics import PushMeter, cover_warning, margins, warnings_for
 from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
 from .cells import ProjectionHead
@@ -40,7 +40,7 @@ from .loader import Batches, load_rows, read_ahead
 from .metrics import selection_score
 from .objectives import contrastive_loss, predict, supervised_loss
 from .schedule import cosine_restart_lr, epoch_seed, seeded_generator, set_lr
-from .search_space import SuperNet
+from .search_space import SuperNet, cover
 
 REPORT_EVERY = 10  # batches between progress events
 
@@ -196,9 +196,8 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
         train_loss = s.weight_pass(callback)
         arch_loss = s.arch_pass(callback)
         val = s.validate()
-        argmax = s.net.genotype()
-        genotype = s.net.genotype(cfg.search.cover_modalities)
-        margin = margins(s.net)
+        argmax, margin = s.net.genotype(), margins(s.net)
+        genotype = cover(s.net, argmax) if cfg.search.cover_modalities else argmax
         row = {"epoch": s.epoch, "train_loss": train_loss, "arch_loss": arch_loss,
                **{k: v for k, v in val.items() if k != "score"}, "epoch_time_s": time.perf_counter() - t0,
                "min_edge_margin": min(margin["edge"]), "min_op_margin": min(margin["op"]), **s.push.take(),
@@ -217,7 +216,5 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
     at_best = s.history[s.best["epoch"]]
     warnings = warnings_for(best, at_best["margins"], cfg.search.noise_margin)
     if at_best.get("covered"):
-        warnings.append(f"the strongest architecture weights read only {at_best['modalities_read_argmax']}; "
-                        f"the derivation re-pointed a cell input so that the network reads "
-                        f"{best.modalities_read()} (search.cover_modalities)")
+        warnings.append(cover_warning(at_best["modalities_read_argmax"], best.modalities_read()))
     return SearchResult(best, s.best["epoch"], s.history, warnings)

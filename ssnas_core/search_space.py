@@ -157,7 +157,7 @@ def cover(net: SuperNet, genotype: Genotype) -> Genotype:
                     cost = float(w[slot, current] - w[slot, j])
                     if best is None or cost < best[0]:
                         best = (cost, cand)
-        if best is None:  # no single slot can add it (cannot happen with >= 2 cells); leave as is
+        if best is None:  # no single re-pointed slot adds it without losing another: leave as is
             break
         genotype = best[1]
     return genotype
