@@ -61,8 +61,9 @@ def main(paths: list[str]) -> None:
         print(f"{p}: {len(new)} runs merged")
     quality.save_json(target, doc)
     runs = [r for r in doc["runs"] if r["config_hash"] == doc["config_hash"]]
-    first = ["ssl", "ssl_search_only", "ssl_plain", "bmnas", "mfas", "random", "late_fusion"]
-    order = sorted(dict.fromkeys(r["method"] for r in runs), key=lambda m: first.index(m) if m in first else 99)
+    present = set(r["method"] for r in runs)
+    table = list(quality.methods_for(quality.FeatureDataset(doc["dataset"]["path"])))  # the table's order
+    order = [m for m in table if m in present] + sorted(present - set(table))
     fractions = sorted({float(r["r"]) for r in runs})
     seeds = len({r["seed"] for r in runs if r["method"] == order[0]})
     quality.write_report(doc, target.parent, order, fractions, seeds)
