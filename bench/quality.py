@@ -61,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g = ap.add_argument_group("budget (every value enters the config hash)")
     g.add_argument("--C", type=int, default=64)
     g.add_argument("--L", type=int, default=16)
+    g.add_argument("--steps", type=int, default=2, help="fusion cells in the search space (space.steps)")
+    g.add_argument("--multiplier", type=int, default=2, help="cells concatenated at the output (space.multiplier)")
     g.add_argument("--search-epochs", type=int, default=10)
     g.add_argument("--pretrain-epochs", type=int, default=10)
     g.add_argument("--ssl-batch", type=int, default=128)
@@ -79,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def budget_from(args) -> Budget:
     mfas = {k: int(v) for k, v in (kv.split("=") for kv in args.mfas.split(",") if kv)}
-    run = {"space": {"C": args.C, "L": args.L},
+    run = {"space": {"C": args.C, "L": args.L, "steps": args.steps, "multiplier": args.multiplier},
            "search": {"epochs": args.search_epochs, "batch_size": args.ssl_batch,
                       "max_batches_per_epoch": args.max_batches},
            "pretrain": {"epochs": args.pretrain_epochs, "batch_size": args.ssl_batch,

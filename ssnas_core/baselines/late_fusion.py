@@ -64,6 +64,12 @@ def late_fusion(nodes: tuple[NodeSpec, ...], hidden: int = 256, dropout: float =
     return LateFusion(nodes, last_nodes(nodes), hidden, dropout)
 
 
+def late_fusion_all(nodes: tuple[NodeSpec, ...], hidden: int = 256, dropout: float = 0.1) -> LateFusion:
+    """Every tap of every modality (ours: a stronger control than the last taps, issue 9's
+    ceiling study found the earlier taps carry label information the last ones lack)."""
+    return LateFusion(nodes, list(range(len(nodes))), hidden, dropout)
+
+
 def unimodal(nodes: tuple[NodeSpec, ...], modality: str, hidden: int = 256, dropout: float = 0.1) -> LateFusion:
     """One modality's last tap only."""
     return LateFusion(nodes, last_nodes(nodes, [modality]), hidden, dropout)

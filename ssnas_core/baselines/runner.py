@@ -37,7 +37,7 @@ from ..model import FusionNet
 from ..names import MFAS_SCORES
 from ..pipeline import pretrain_stage, search_stage, split_indices
 from . import trivial
-from .late_fusion import late_fusion, unimodal
+from .late_fusion import late_fusion, late_fusion_all, unimodal
 from .mfas import MFASConfig, MFASNet, mfas_search, planned_evaluations
 from .random_arch import random_genotype
 
@@ -196,6 +196,12 @@ def run_late_fusion(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any
     return finetune_and_score(ds, fusion, budget.run_config(ds, r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
 
 
+def run_late_fusion_all(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    fusion = late_fusion_all(ds.node_specs, budget.mlp_hidden)
+    return finetune_and_score(ds, fusion, budget.run_config(ds, r, seed)) | {"genotype": fusion.describe(ds.node_specs)}
+
+
 def unimodal_runner(modality: str) -> Callable[..., dict[str, Any]]:
     def run(ds, r, seed, budget: Budget, workdir: Path) -> dict[str, Any]:
         torch.manual_seed(seed)
@@ -333,7 +339,7 @@ def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
                                                      "ssl_plain": ssl_plain, "bmnas": run_bmnas}
     if len(ds.manifest.modalities) >= 2:
         out["mfas"] = run_mfas
-    out |= {"random": run_random, "late_fusion": run_late_fusion}
+    out |= {"random": run_random, "late_fusion": run_late_fusion, "late_fusion_all": run_late_fusion_all}
     out |= {f"unimodal_{m}": unimodal_runner(m) for m in ds.manifest.modalities}
     trivials = ("trivial_all", "trivial_topk") if ds.manifest.task == "multilabel" else ("trivial_majority",)
     return out | {t: _trivial(t) for t in trivials}
@@ -345,7 +351,7 @@ def modalities_of(method: str, genotype: Any, ds: FeatureDataset) -> list[str]:
         return Genotype.from_json(genotype).modalities_read()
     if method.startswith("unimodal_"):
         return [method.removeprefix("unimodal_")]
-    if method in ("late_fusion", "mfas"):
+    if method in ("late_fusion", "late_fusion_all", "mfas"):
         return sorted(ds.manifest.modalities[:2] if method == "mfas" else ds.manifest.modalities)
     return []
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssnas_core.baselines.late_fusion import late_fusion, unimodal
+from ssnas_core.baselines.late_fusion import late_fusion, late_fusion_all, unimodal
 from ssnas_core.baselines.mfas import MFASNet
 from ssnas_core.checkpoint import load_model, save_model
 from ssnas_core.data.features import NodeSpec
@@ -21,11 +21,12 @@ META = {"label_names": ["a", "b", "c"], "task": "multilabel", "threshold": 0.5}
 
 def _fusions():
     torch.manual_seed(0)
-    return {"late_fusion": late_fusion(NODES, hidden=16), "unimodal": unimodal(NODES, "text", hidden=16),
+    return {"late_fusion": late_fusion(NODES, hidden=16), "late_fusion_all": late_fusion_all(NODES, hidden=16),
+            "unimodal": unimodal(NODES, "text", hidden=16),
             "mfas": MFASNet(((1, 0, 2), (0, 1, 0)), [0, 1], [2, 3], [n.shape[0] for n in NODES], 16, NODES)}
 
 
-@pytest.mark.parametrize("kind", ["late_fusion", "unimodal", "mfas"])
+@pytest.mark.parametrize("kind", ["late_fusion", "late_fusion_all", "unimodal", "mfas"])
 def test_a_baseline_checkpoint_rebuilds_its_network(tmp_path, kind):
     model = Classifier(_fusions()[kind], 3)
     x = [torch.randn(5, *n.shape) for n in NODES]

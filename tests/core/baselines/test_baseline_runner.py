@@ -38,8 +38,8 @@ def test_min_steps_scales_label_driven_epochs_by_r_only():
 def test_every_method_runs_on_the_same_labeled_subset(tiny_features, tmp_path):
     b = Budget.from_dict(TINY)
     recs = {m: run_method(m, tiny_features, 0.3, 1, b, tmp_path) for m in methods_for(tiny_features)}
-    assert set(recs) >= {"ssl", "bmnas", "mfas", "random", "late_fusion", "unimodal_image", "unimodal_text",
-                         "trivial_all", "trivial_topk"}
+    assert set(recs) >= {"ssl", "bmnas", "mfas", "random", "late_fusion", "late_fusion_all", "unimodal_image",
+                         "unimodal_text", "trivial_all", "trivial_topk"}
     expected = split_indices(tiny_features, b.config(0.3, 1))
     for m, rec in recs.items():
         assert rec["labeled_samples"] == len(expected["labeled"]), m
