@@ -35,6 +35,7 @@ import quality_report  # noqa: E402
 
 from ssnas_core.baselines.runner import Budget, methods_for, run_method  # noqa: E402
 from ssnas_core.data.features import FeatureDataset, FeatureWriter, Manifest  # noqa: E402
+from ssnas_core.pipeline import prepare_features  # noqa: E402
 
 NAMED = ("movies23", "avmnist")
 FRACTIONS = (0.01, 0.05, 0.1, 0.3, 1.0)
@@ -63,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--L", type=int, default=16)
     g.add_argument("--steps", type=int, default=2, help="fusion cells in the search space (space.steps)")
     g.add_argument("--multiplier", type=int, default=2, help="cells concatenated at the output (space.multiplier)")
+    g.add_argument("--summary-nodes", action=argparse.BooleanOptionalAction, default=None,
+                   help="space.summary_nodes (default: the engine's)")
     g.add_argument("--search-epochs", type=int, default=10)
     g.add_argument("--pretrain-epochs", type=int, default=10)
     g.add_argument("--ssl-batch", type=int, default=128)
@@ -81,7 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def budget_from(args) -> Budget:
     mfas = {k: int(v) for k, v in (kv.split("=") for kv in args.mfas.split(",") if kv)}
-    run = {"space": {"C": args.C, "L": args.L, "steps": args.steps, "multiplier": args.multiplier},
+    space = {"C": args.C, "L": args.L, "steps": args.steps, "multiplier": args.multiplier}
+    if args.summary_nodes is not None:
+        space["summary_nodes"] = args.summary_nodes
+    run = {"space": space,
            "search": {"epochs": args.search_epochs, "batch_size": args.ssl_batch,
                       "max_batches_per_epoch": args.max_batches},
            "pretrain": {"epochs": args.pretrain_epochs, "batch_size": args.ssl_batch,
@@ -153,6 +159,7 @@ def main(argv=None) -> dict:
     if any(v is not None for v in limits.values()):
         tag = "_".join(f"{s}{v}" for s, v in limits.items() if v is not None)
         ds = subset(ds, limits, args.workdir / name / f"subset_{tag}")
+    ds = prepare_features(ds, budget.run)  # summary nodes when the budget's space has them
     manifest = json.dumps(ds.manifest.to_json(), sort_keys=True).encode()
     digest = budget.digest() + "-" + hashlib.sha256(manifest).hexdigest()[:6]
     available = methods_for(ds)

@@ -97,10 +97,13 @@ def cmd_train(args) -> dict:
 
 def cmd_evaluate(args) -> dict:
     from .checkpoint import load_model
+    from .data.summary import INFO_KEY, SUFFIX, SummarizedDataset
     from .finetune import evaluate
 
     model, meta = load_model(args.checkpoint)
     ds = FeatureDataset(args.features)
+    if meta.get(INFO_KEY) and not any(n.name.endswith(SUFFIX) for n in ds.node_specs):
+        ds = SummarizedDataset(ds, meta[INFO_KEY])  # the summaries with the statistics the model was trained on
     threshold = meta.get("thresholds") or meta.get("threshold")  # the one chosen on dev at finetuning
     return {"split": args.split, "metrics": evaluate(model, ds, ds.split_indices(args.split), "cpu", threshold)}
 

@@ -43,6 +43,9 @@ class SearchSpaceConfig:
     node_multiplier: int = 1
     dropout: float = 0.1
     primitives: tuple[str, ...] = PRIMITIVES
+    # (ours, issue 9) one extra input node per modality with two taps or more: every tap pooled,
+    # concatenated and standardised on the train split (ssnas_core.data.summary)
+    summary_nodes: bool = False
 
     def __post_init__(self) -> None:
         _check(1 <= self.C <= 4096, f"C must be in [1, 4096], got {self.C}")

@@ -20,6 +20,7 @@ from .callbacks import Callback, ProgressEvent, no_callback
 from .checkpoint import load_tensors, save_model, strip_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
+from .data.summary import INFO_KEY, with_summary_nodes
 from .device import resolve_device
 from .finetune import evaluate_splits, run_finetune
 from .genotype import Genotype
@@ -43,6 +44,12 @@ def split_indices(ds: FeatureDataset, cfg: RunConfig) -> dict[str, np.ndarray]:
                                           minimum=fc.min_dev_samples)}
 
 
+def prepare_features(ds: FeatureDataset, cfg: RunConfig) -> FeatureDataset:
+    """The features as a run sees them: with the summary nodes when ``space.summary_nodes``
+    (``data.summary``; idempotent, so every stage may call it)."""
+    return with_summary_nodes(ds) if cfg.space.summary_nodes else ds
+
+
 def _setup(cfg: RunConfig, workdir: str | Path) -> tuple[Path, torch.device]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +62,7 @@ def search_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path,
                  callback: Callback = no_callback) -> tuple[Genotype, dict]:
     """Search (self-supervised or supervised per cfg.search.mode); cached in workdir."""
     workdir, device = _setup(cfg, workdir)
+    ds = prepare_features(ds, cfg)
     done = workdir / SEARCH_RESULT
     if done.exists():
         res = json.loads(done.read_text())
@@ -75,6 +83,7 @@ def pretrain_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
                    callback: Callback = no_callback) -> tuple[FusionNet, list[dict]]:
     """Contrastive pretraining of the derived network (resumable; a finished state is reused)."""
     workdir, device = _setup(cfg, workdir)
+    ds = prepare_features(ds, cfg)
     return run_pretrain(ds, genotype, cfg, device, train_idx=split_indices(ds, cfg)["train"],
                         state_path=workdir / PRETRAIN_STATE, callback=callback)
 
@@ -95,6 +104,7 @@ def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
     """Finetune on the labeled fraction, select on the dev subset, evaluate once on test, save.
     ``genotype`` may be None when ``fusion`` is a baseline network (late fusion, MFAS, ...)."""
     workdir, device = _setup(cfg, workdir)
+    ds = prepare_features(ds, cfg)
     idx = split_indices(ds, cfg)
     pretrained = cfg.search.mode == "ssl" and (fusion is not None or (workdir / PRETRAIN_STATE).exists())
     fusion = fusion or _initial_fusion(genotype, cfg, workdir, device)
@@ -109,7 +119,8 @@ def finetune_stage(ds: FeatureDataset, cfg: RunConfig, workdir: str | Path, geno
             "config": cfg.to_dict(), "metrics": metrics,
             "modalities_read": genotype.modalities_read() if genotype is not None else None,
             "seed": cfg.seed, "mode": cfg.search.mode, "backbones": ds.manifest.info.get("backbones", {}),
-            "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else []}
+            "augmentations": cfg.ssl.augment.names() if cfg.search.mode == "ssl" else [],
+            INFO_KEY: ds.manifest.info.get(INFO_KEY)}
     save_model(workdir / MODEL, model, meta)
     return {"metrics": metrics, "finetune": ft, "checkpoint": str(workdir / MODEL),
             "params": sum(p.numel() for p in model.fusion.parameters()),
@@ -124,6 +135,7 @@ def run_pipeline(features: FeatureDataset, cfg: RunConfig, workdir: str | Path,
         d = cfg.to_dict()
         cfg = RunConfig.from_dict({**d, "search": {**d["search"], "mode": mode}})
     workdir = Path(workdir)
+    features = prepare_features(features, cfg)
     t0 = time.perf_counter()
     genotype, search_res = search_stage(features, cfg, workdir, callback)
     fusion, pretrain_hist = None, []

@@ -10,6 +10,7 @@ import torch
 
 from .checkpoint import load_model, node_specs
 from .data.features import NodeSpec
+from .data.summary import INFO_KEY, SUFFIX, add_summaries
 from .objectives import to_probs
 
 
@@ -27,6 +28,12 @@ class Predictor:
         self.task: str = meta.get("task", "multilabel")
         self.node_specs: tuple[NodeSpec, ...] = node_specs(meta)
         self.backbones: dict = meta.get("backbones", {})
+        # summary nodes (space.summary_nodes): rebuilt from the taps with the training statistics
+        self.summaries: list[dict] = list(meta.get(INFO_KEY) or [])
+
+    @property
+    def _summary_names(self) -> set[str]:
+        return {f"{s['modality']}{SUFFIX}" for s in self.summaries}
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Predictor":
@@ -36,6 +43,12 @@ class Predictor:
     @torch.no_grad()
     def predict_features(self, nodes: dict[str, np.ndarray]) -> np.ndarray:
         """nodes: name -> (B, *shape) arrays -> (B, K) probabilities."""
+        if self.summaries:
+            missing = [t for s in self.summaries for t in s["of"] if t not in nodes]
+            if missing:
+                raise PredictError(f"missing input node {missing[0]!r}; expected "
+                                   f"{[s.name for s in self.node_specs if s.name not in self._summary_names]}")
+            nodes = add_summaries(nodes, self.summaries)
         tensors = []
         for spec in self.node_specs:
             if spec.name not in nodes:

@@ -155,8 +155,11 @@ def run_attempt(c: Claim, cfg: RunConfig, workdir: Path, progress: JobProgress) 
             with_db_retry(lambda: _charge_features(c, to_key(fpath), size, note), "recording the feature cache")
             with session_scope() as s:  # past the owner's storage quota: stop with its message
                 quotas.check_storage(s, c.owner_id, "this job", "go on past its features")
+        from ssnas_core.pipeline import prepare_features
+
         from .baselines import job_result, run_method
 
+        features = prepare_features(features, cfg)  # the summary nodes, when the job's space has them
         progress.set_plan(features, c.spec.to_row(), extracted=needs_extraction(c.dataset))
         log_protocol_notes(c.job_id, features, cfg)
         result = run_method(features, cfg, c.spec, workdir, progress)
