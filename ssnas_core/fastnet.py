@@ -14,8 +14,11 @@ grouping of the work differ (issue 14):
 - the weighted sums over candidate states (alpha, beta) and over primitive outputs (gamma) are
   matrix products over a stack of states, not one multiply-add pass per candidate;
 - linear_glu and concat_fc read the same concat(a, b): one matrix product, one BatchNorm;
-- dropout masks are drawn as ``F.dropout`` draws them (bernoulli over the (N, C, L) shape,
-  in the same order of ops), so a seeded run draws the same masks as the module forward.
+- dropout masks are drawn in the (N, L, C) layout by ``rng.dropout_mask`` (parallel streams
+  seeded from torch's default generator; the same Bernoulli(1 - p) / (1 - p) law as
+  ``F.dropout``, other numbers than the module forward's serial draw);
+- the input states are stacked for the candidate mixing in parts of at most ``STACK_BYTES``
+  (a larger block is mmapped and page-faulted afresh by the allocator on every step).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import rng
 from .ops import ConcatFC, LinearGLU, ScaledDotAttention, Sum, Zero
+
+STACK_BYTES = 30 << 20  # below glibc's largest mmap threshold (32 MiB), so the stack's memory is reused
 
 
 class ViewStack:
@@ -61,7 +67,7 @@ class ViewStack:
             if not parts:  # zeroed in every view: keep one zero block for the shapes
                 ref = next(v[k] for v in views for k in range(nodes) if v[k] is not None)
                 parts = [ref.new_zeros(batch, *ref.shape[1:])]
-            rows.append(parts[0] if len(parts) == 1 else torch.cat(parts))
+            rows.append(parts[0] if len(parts) == 1 else _join(parts))
             index.append(idx)
         return cls(rows, index, batch)
 
@@ -82,6 +88,20 @@ class ViewStack:
         return out
 
 
+def _join(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(parts)``; without a copy where the parts lie one after another in one buffer
+    (the views of ``FeatureAugment``)."""
+    p0 = parts[0]
+    step = p0.shape[0] * p0.stride(0) if p0.dim() else 0
+    extent = sum(st * (n - 1) for st, n in zip(p0.stride()[1:], p0.shape[1:])) + 1  # elements one row spans
+    if p0.dim() and p0.stride(0) >= extent and not any(p.requires_grad for p in parts) and all(
+            p.shape == p0.shape and p.stride() == p0.stride() and p.dtype == p0.dtype and p.device == p0.device
+            and p.untyped_storage().data_ptr() == p0.untyped_storage().data_ptr()
+            and p.storage_offset() == p0.storage_offset() + k * step for k, p in enumerate(parts)):
+        return p0.as_strided((len(parts) * p0.shape[0], *p0.shape[1:]), p0.stride(), p0.storage_offset())
+    return torch.cat(parts)
+
+
 def spread(h: torch.Tensor, idx: list[int], batch: int) -> torch.Tensor:
     """Rows of the distinct blocks (U * B * P, C) -> every view's rows (V * B * P, C), zeros for -1."""
     if idx == list(range(len(idx))):
@@ -98,14 +118,17 @@ def spread(h: torch.Tensor, idx: list[int], batch: int) -> torch.Tensor:
     return torch.cat(out)
 
 
+def dropout_mask(n: int, length: int, c: int, p: float, device: torch.device) -> torch.Tensor:
+    """The scaled keep mask (N, L, C) of one dropout (tests replace it to compare with the module forward)."""
+    return rng.dropout_mask((n, length, c), p, device)
+
+
 def dropout(x: torch.Tensor, drop: nn.Dropout) -> torch.Tensor:
-    """``drop`` applied to x (N, L, C) with the mask F.dropout would draw for x's (N, C, L) layout."""
+    """``drop`` applied to x (N, L, C)."""
     p = drop.p
     if not drop.training or p == 0:
         return x
-    n, length, c = x.shape
-    noise = torch.empty((n, c, length), dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
-    return x * noise.transpose(1, 2)
+    return x * dropout_mask(*x.shape, p, x.device).to(x.dtype)
 
 
 def layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
@@ -150,9 +173,7 @@ def project_node(reshape, rows: torch.Tensor, idx: list[int], batch: int, side: 
         n = h.shape[0]
         if not drop.training or drop.p == 0:
             return h[:, None, :].expand(n, length, h.shape[1]).contiguous()
-        noise = torch.empty((n, h.shape[1], length), dtype=h.dtype, device=h.device)
-        noise.bernoulli_(1 - drop.p).div_(1 - drop.p)
-        return h[:, None, :] * noise.transpose(1, 2)
+        return h[:, None, :] * dropout_mask(n, length, h.shape[1], drop.p, h.device).to(h.dtype)
     if rows.shape[-2:] != (side, side):
         rows = F.adaptive_max_pool2d(rows, side)
     x = rows.flatten(2).transpose(1, 2).reshape(-1, rows.shape[1])  # (U * B * L, C_in)
@@ -235,8 +256,9 @@ def supernet_forward(net, stack: ViewStack) -> torch.Tensor:
     states = [project_node(r, rows, idx, stack.batch, side)
               for r, rows, idx in zip(net.inputs.reshapes, stack.rows, stack.index)]
     shape = states[0].shape
-    stacked = torch.stack(states).view(len(states), -1)
-    extra: list[torch.Tensor] = []
+    k = max(1, min(len(states), STACK_BYTES // max(1, states[0].numel() * states[0].element_size())))
+    stacked = torch.stack(states[:k]).view(k, -1)
+    extra: list[torch.Tensor] = list(states[k:])
     ns = s.node_steps
     for i, cell in enumerate(net.cells):
         xy = mix_pair(stacked, extra, F.softmax(net.alphas[i], dim=-1))

@@ -1,0 +1,133 @@
+"""Random draws for the search's hot path, in parallel and independent of the thread count (issue 14).
+
+torch's CPU generator is one serial Mersenne twister: the dropout masks and the view noise of a
+search step (~38 M Bernoulli and ~34 M uniform or normal draws per weight + architecture step at
+the default width) were drawn on one core whatever ``torch.get_num_threads()`` said. Here a draw
+takes one seed from the caller's torch generator (so ``torch.manual_seed`` or a seeded view
+generator still fixes every number, and a resumed run repeats them), then fills a tensor in
+fixed chunks of rows, each from its own stream keyed by (seed, key..., chunk index), in
+``torch.get_num_threads()`` threads that run without the GIL. The numbers depend on the seed and
+the shape only, never on the number of threads.
+
+Laws: ``uniform`` U[0, 1) in float32 (NumPy SFC64, 24-bit mantissa); ``normal`` N(0, 1) (torch's
+float32 ``normal_`` on a generator per chunk); ``keep_mask`` 1{u >= p} * scale, u uniform, so a
+Bernoulli(1 - p) mask, scaled by 1 / (1 - p) by default as ``F.dropout`` scales it.
+CPU only: callers on other devices draw with torch (see ``dropout_mask``).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+CHUNK = 1 << 18  # elements per stream (rounded to whole rows of the first dimension)
+UNIFORM, NORMAL = 0, 1  # stream kinds: the same seed and key give independent uniforms and normals
+
+_pool: dict = {"pid": None, "threads": 0, "pool": None}
+
+
+def seed_from(generator: torch.Generator | None = None) -> int:
+    """One 62-bit seed drawn from ``generator`` (torch's default CPU generator if None)."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def numpy_stream(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.SFC64(np.random.SeedSequence([int(k) for k in key])))
+
+
+def torch_stream(*key: int) -> torch.Generator:
+    seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0]) >> 1
+    return torch.Generator().manual_seed(seed)
+
+
+def fill_normal(block: np.ndarray, *key: int) -> None:
+    """N(0, 1) into the contiguous float32 array ``block`` from the stream ``key`` + (NORMAL,).
+
+    Through a fresh tensor on the array's memory: a worker thread is not in the caller's
+    inference mode, and may not write in place to a tensor created there."""
+    torch.from_numpy(block).normal_(generator=torch_stream(*key, NORMAL))
+
+
+def row_chunks(rows: int, row_numel: int) -> list[tuple[int, int]]:
+    """The fixed chunks (start, stop) of a (rows, row_numel) draw: whole rows, about CHUNK elements."""
+    step = max(1, CHUNK // max(1, row_numel))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def parallel(fn: Callable[[object], None], items: Sequence) -> None:
+    """``fn(item)`` for every item, in ``torch.get_num_threads()`` threads (inline at one)."""
+    threads = min(torch.get_num_threads(), len(items))
+    if threads <= 1:
+        for item in items:
+            fn(item)
+        return
+    want = torch.get_num_threads()
+    if _pool["pid"] != os.getpid() or _pool["threads"] != want:  # new process (fork) or thread count
+        _pool.update(pid=os.getpid(), threads=want, pool=ThreadPoolExecutor(want, thread_name_prefix="ssnas-rng"))
+    for _ in _pool["pool"].map(fn, items):
+        pass
+
+
+def _rows(shape: Sequence[int]) -> tuple[int, int]:
+    shape = tuple(shape)
+    rows = shape[0] if shape else 1
+    return rows, int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+
+
+def uniform(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
+    """U[0, 1) float32 of ``shape``, from the streams (seed, *key, chunk)."""
+    rows, width = _rows(shape)
+    out = torch.empty((rows, width), dtype=torch.float32)
+    arr = out.numpy()
+
+    def fill(chunk):
+        i, (a, b) = chunk
+        numpy_stream(seed, *key, i, UNIFORM).random(out=arr[a:b], dtype=np.float32)
+
+    parallel(fill, list(enumerate(row_chunks(rows, width))))
+    return out.view(tuple(shape))
+
+
+def normal(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
+    """N(0, 1) float32 of ``shape``, from the streams (seed, *key, chunk)."""
+    rows, width = _rows(shape)
+    out = torch.empty((rows, width), dtype=torch.float32)
+    arr = out.numpy()
+
+    def fill(chunk):
+        i, (a, b) = chunk
+        fill_normal(arr[a:b], seed, *key, i)
+
+    parallel(fill, list(enumerate(row_chunks(rows, width))))
+    return out.view(tuple(shape))
+
+
+def keep_mask(shape: Sequence[int], p: float, seed: int, *key: int, scale: float | None = None) -> torch.Tensor:
+    """1{u >= p} * scale (scale 1 / (1 - p) by default) with u = ``uniform(shape, seed, *key)``."""
+    rows, width = _rows(shape)
+    out = torch.empty((rows, width), dtype=torch.float32)
+    arr = out.numpy()
+    value = np.float32(1.0 / (1.0 - p) if scale is None else scale)
+
+    def fill(chunk):
+        i, (a, b) = chunk
+        block = arr[a:b]
+        numpy_stream(seed, *key, i, UNIFORM).random(out=block, dtype=np.float32)
+        np.multiply(block >= np.float32(p), value, out=block)
+
+    parallel(fill, list(enumerate(row_chunks(rows, width))))
+    return out.view(tuple(shape))
+
+
+def dropout_mask(shape: Sequence[int], p: float, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """The scaled keep mask of dropout with probability p: on the CPU ``keep_mask`` seeded from
+    ``generator`` (torch's default generator if None); elsewhere torch's own Bernoulli draw."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return keep_mask(shape, p, seed_from(generator))
+    return torch.empty(tuple(shape), device=device).bernoulli_(1 - p, generator=generator).div_(1 - p)
