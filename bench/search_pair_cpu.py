@@ -6,7 +6,7 @@ less. Each round runs, in a fresh process per tree and in alternating order, ``_
 of the default configuration (ssl, cross_modal, alternate: one weight step, then one
 architecture step) on the generated MM-IMDB-shaped features of ``bench/search_speed.py``: one
 warm-up pair, then ``--pairs`` timed pairs. Prints CPU seconds per pair, the medians over
-rounds and their ratio (previous / current).
+rounds and their ratio (previous / current), the wall time and the minor page faults per pair.
 
     python bench/search_pair_cpu.py --baseline ../wt-base --data DIR [--pairs 3] [--rounds 3] [--threads 1]
 """
@@ -43,9 +43,10 @@ s.sc = type(s.sc)(**{**s.sc.__dict__, "max_batches_per_epoch": pairs})
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-c0, w0 = cpu(), time.perf_counter()
+c0, w0, f0 = cpu(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 loss = s.weight_pass(lambda ev: None)
 print(json.dumps({"cpu_per_pair_s": (cpu() - c0) / pairs, "wall_per_pair_s": (time.perf_counter() - w0) / pairs,
+                  "page_faults_per_pair": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / pairs,
                   "train_loss": loss, "arch_loss": s.arch_loss}))
 """
 
@@ -73,10 +74,14 @@ def main() -> None:
             runs[name].append(res)
             loads.append(os.getloadavg()[0])
             print(f"round {r} {name:8s} cpu/pair {res['cpu_per_pair_s']:6.3f} s  wall/pair "
-                  f"{res['wall_per_pair_s']:6.3f} s  train {res['train_loss']:.5f} arch {res['arch_loss']:.5f}  "
-                  f"load1 {loads[-1]:.2f}", flush=True)
+                  f"{res['wall_per_pair_s']:6.3f} s  faults/pair {res['page_faults_per_pair']:8.0f}  "
+                  f"train {res['train_loss']:.5f} arch {res['arch_loss']:.5f}  load1 {loads[-1]:.2f}", flush=True)
     med = {k: statistics.median(x["cpu_per_pair_s"] for x in v) for k, v in runs.items()}
+    wall = {k: statistics.median(x["wall_per_pair_s"] for x in v) for k, v in runs.items()}
     print(json.dumps({"threads": args.threads, "pairs": args.pairs, "rounds": args.rounds,
+                      "previous_wall_per_pair_median_s": round(wall["previous"], 3),
+                      "current_wall_per_pair_median_s": round(wall["current"], 3),
+                      "ratio_wall": round(wall["previous"] / wall["current"], 3),
                       "previous_cpu_per_pair_median_s": round(med["previous"], 3),
                       "current_cpu_per_pair_median_s": round(med["current"], 3),
                       "ratio_cpu": round(med["previous"] / med["current"], 3),

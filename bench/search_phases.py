@@ -72,8 +72,8 @@ def main() -> None:
             extra.append(cells[-1])
         mark("fwd cells + candidate mixing")
         hook(cells[-1], "bwd network output")
-        out = torch.relu(fn.layer_norm(torch.cat(cells[-s.multiplier:], dim=2), net.output.norm))
-        r = out.transpose(1, 2).reshape(out.shape[0], -1)
+        out = fn.layer_norm(torch.cat(cells[-s.multiplier:], dim=2), net.output.norm)
+        r = torch.relu(out.transpose(1, 2).reshape(out.shape[0], -1))
         mark("fwd network output")
         hook(r, "bwd head + NT-Xent")
         return r

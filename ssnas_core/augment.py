@@ -162,7 +162,7 @@ class FeatureAugment:
                 cols = [None if t is None else t.numpy().reshape(-1, *([1] * (xp.dim() - 1))) for t in (sd, factor)]
                 for k, (lo, hi) in enumerate(rng.row_chunks(b, width)):
                     tasks.append((o.numpy(), xp.numpy(), i, v, k, lo, hi, d.seed, *cols))
-        p = np.float32(c.feature_mask)
+        p = c.feature_mask
 
         def work(task):
             o, xn, i, v, k, lo, hi, seed, sd, factor = task
@@ -175,9 +175,8 @@ class FeatureAugment:
             else:
                 np.copyto(block, xn[lo:hi])
             if p > 0:
-                u = rng.numpy_stream(seed, i, k, rng.UNIFORM).random(size=block.shape, dtype=np.float32)
-                np.multiply(u >= p, factor[lo:hi], out=u)
-                np.multiply(block, u, out=block)
+                keep = rng.keep_flags(rng.numpy_stream(seed, i, k, rng.UNIFORM), block.size, p)
+                np.multiply(block, np.multiply(keep.reshape(block.shape), factor[lo:hi]), out=block)
             else:
                 np.multiply(block, factor[lo:hi], out=block)
 

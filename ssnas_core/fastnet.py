@@ -264,5 +264,6 @@ def supernet_forward(net, stack: ViewStack) -> torch.Tensor:
         xy = mix_pair(stacked, extra, F.softmax(net.alphas[i], dim=-1))
         extra.append(cell_forward(cell, xy, shape, list(net.betas[i * ns:(i + 1) * ns]), net.gammas[i]))
     out = torch.cat(extra[-s.multiplier:], dim=2)  # (N, L, m * C)
-    out = torch.relu(layer_norm(out, net.output.norm))
-    return out.transpose(1, 2).reshape(out.shape[0], -1)
+    out = layer_norm(out, net.output.norm)
+    # to the module layout first, then the ReLU: its backward then reads a contiguous gradient
+    return torch.relu(out.transpose(1, 2).reshape(out.shape[0], -1))

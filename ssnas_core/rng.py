@@ -9,14 +9,16 @@ fixed chunks of rows, each from its own stream keyed by (seed, key..., chunk ind
 ``torch.get_num_threads()`` threads that run without the GIL. The numbers depend on the seed and
 the shape only, never on the number of threads.
 
-Laws: ``uniform`` U[0, 1) in float32 (NumPy SFC64, 24-bit mantissa); ``normal`` N(0, 1) (torch's
-float32 ``normal_`` on a generator per chunk); ``keep_mask`` 1{u >= p} * scale, u uniform, so a
-Bernoulli(1 - p) mask, scaled by 1 / (1 - p) by default as ``F.dropout`` scales it.
+Laws: ``uniform`` U[0, 1) in float32 on the 2^-24 grid (the top 24 of 32 random bits of NumPy's
+SFC64); ``normal`` N(0, 1) (torch's float32 ``normal_`` on a generator per chunk); ``keep_mask``
+1{u >= p} * scale, u that uniform (compared on the raw bits, the same numbers), so a
+Bernoulli(1 - p) mask (p on the 2^-24 grid), scaled by 1 / (1 - p) by default as ``F.dropout``.
 CPU only: callers on other devices draw with torch (see ``dropout_mask``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
@@ -50,6 +52,19 @@ def fill_normal(block: np.ndarray, *key: int) -> None:
     Through a fresh tensor on the array's memory: a worker thread is not in the caller's
     inference mode, and may not write in place to a tensor created there."""
     torch.from_numpy(block).normal_(generator=torch_stream(*key, NORMAL))
+
+
+def random_bits(stream: np.random.Generator, n: int) -> np.ndarray:
+    """n random uint32 from ``stream``."""
+    return stream.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+
+
+def keep_flags(stream: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """1{u >= p} (bool, n) for the uniforms u of ``uniform`` from the same stream, on their raw bits."""
+    threshold = math.ceil(p * 2**24) << 8  # u = (bits >> 8) 2^-24 >= p  <=>  bits >= threshold
+    if threshold >= 2**32:
+        return np.zeros(n, dtype=bool)
+    return random_bits(stream, n) >= np.uint32(threshold)
 
 
 def row_chunks(rows: int, row_numel: int) -> list[tuple[int, int]]:
@@ -86,7 +101,9 @@ def uniform(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
 
     def fill(chunk):
         i, (a, b) = chunk
-        numpy_stream(seed, *key, i, UNIFORM).random(out=arr[a:b], dtype=np.float32)
+        bits = random_bits(numpy_stream(seed, *key, i, UNIFORM), (b - a) * width)
+        np.right_shift(bits, 8, out=bits)
+        np.multiply(bits, np.float32(2**-24), out=arr[a:b].reshape(-1), casting="unsafe")
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))
@@ -115,9 +132,8 @@ def keep_mask(shape: Sequence[int], p: float, seed: int, *key: int, scale: float
 
     def fill(chunk):
         i, (a, b) = chunk
-        block = arr[a:b]
-        numpy_stream(seed, *key, i, UNIFORM).random(out=block, dtype=np.float32)
-        np.multiply(block >= np.float32(p), value, out=block)
+        keep = keep_flags(numpy_stream(seed, *key, i, UNIFORM), (b - a) * width, p)
+        np.multiply(keep, value, out=arr[a:b].reshape(-1))
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))
