@@ -45,7 +45,7 @@ class SearchSpaceConfig:
     primitives: tuple[str, ...] = PRIMITIVES
     # (ours, issue 9) one extra input node per modality with two taps or more: every tap pooled,
     # concatenated and standardised on the train split (ssnas_core.data.summary)
-    summary_nodes: bool = False
+    summary_nodes: bool = True
 
     def __post_init__(self) -> None:
         _check(1 <= self.C <= 4096, f"C must be in [1, 4096], got {self.C}")

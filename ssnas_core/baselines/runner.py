@@ -35,7 +35,7 @@ from ..genotype import Genotype
 from ..metrics import evaluate_probs
 from ..model import FusionNet
 from ..names import MFAS_SCORES
-from ..pipeline import pretrain_stage, search_stage, split_indices
+from ..pipeline import prepare_features, pretrain_stage, search_stage, split_indices
 from . import trivial
 from .late_fusion import late_fusion, late_fusion_all, unimodal
 from .mfas import MFASConfig, MFASNet, mfas_search, planned_evaluations
@@ -358,7 +358,9 @@ def modalities_of(method: str, genotype: Any, ds: FeatureDataset) -> list[str]:
 
 def run_method(method: str, ds: FeatureDataset, r: float, seed: int, budget: Budget,
                workdir: str | Path) -> dict[str, Any]:
-    """Run one (method, r, seed) and return its record."""
+    """Run one (method, r, seed) and return its record. Every method sees the same input nodes:
+    the budget's (``pipeline.prepare_features``: the summary nodes when its space has them)."""
+    ds = prepare_features(ds, budget.run)
     methods = methods_for(ds)
     if method not in methods:
         raise ValueError(f"unknown method {method!r} for this dataset; known: {list(methods)}")

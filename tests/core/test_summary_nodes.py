@@ -46,8 +46,10 @@ def test_a_modality_with_one_tap_gets_no_summary(tmp_path):
     assert prepare_features(one, RunConfig.from_dict({"space": {"summary_nodes": True}})) is one
 
 
-def test_the_default_space_leaves_the_features_alone(tiny_features):
-    assert prepare_features(tiny_features, RunConfig()) is tiny_features
+def test_summary_nodes_are_the_default_and_can_be_turned_off(tiny_features):
+    assert prepare_features(tiny_features, RunConfig()).node_specs[0].name == "image.summary"
+    off = RunConfig.from_dict({"space": {"summary_nodes": False}})
+    assert prepare_features(tiny_features, off) is tiny_features
 
 
 def test_a_run_with_summary_nodes_predicts_from_the_taps_alone(tiny_features, tmp_path):
