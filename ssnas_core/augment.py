@@ -166,19 +166,23 @@ class FeatureAugment:
 
         def work(task):
             o, xn, i, v, k, lo, hi, seed, sd, factor = task
-            rows = slice(v * b + lo, v * b + hi)
-            block = o[rows]
-            if sd is not None:
-                rng.fill_normal(block, seed, i, k)
-                np.multiply(block, sd[lo:hi], out=block)
-                np.add(block, xn[lo:hi], out=block)
-            else:
-                np.copyto(block, xn[lo:hi])
-            if p > 0:
-                keep = rng.keep_flags(rng.numpy_stream(seed, i, k, rng.UNIFORM), block.size, p)
-                np.multiply(block, np.multiply(keep.reshape(block.shape), factor[lo:hi]), out=block)
-            else:
-                np.multiply(block, factor[lo:hi], out=block)
+            noise = rng.numpy_stream(seed, i, k, rng.NORMAL) if sd is not None else None
+            masks = rng.numpy_stream(seed, i, k, rng.UNIFORM) if p > 0 else None
+            width = xn[0].size
+            for a, z in rng.row_groups(hi - lo, width):  # rows lo + a .. lo + z, a few at a time
+                rows = slice(lo + a, lo + z)
+                block = o[v * b + lo + a:v * b + lo + z]
+                if noise is not None:
+                    rng.normal_into(block.reshape(-1), noise)
+                    np.multiply(block, sd[rows], out=block)
+                    np.add(block, xn[rows], out=block)
+                else:
+                    np.copyto(block, xn[rows])
+                if masks is not None:
+                    keep = rng.keep_flags(masks, block.size, p).reshape(block.shape)
+                    np.multiply(block, np.multiply(keep, factor[rows]), out=block)
+                else:
+                    np.multiply(block, factor[rows], out=block)
 
         rng.parallel(work, tasks)
         return tuple([from_position_major(o[v * b:(v + 1) * b], x.shape) for o, x in zip(outs, nodes)]

@@ -5,12 +5,15 @@ search step (~38 M Bernoulli and ~34 M uniform or normal draws per weight + arch
 the default width) were drawn on one core whatever ``torch.get_num_threads()`` said. Here a draw
 takes one seed from the caller's torch generator (so ``torch.manual_seed`` or a seeded view
 generator still fixes every number, and a resumed run repeats them), then fills a tensor in
-fixed chunks of rows, each from its own stream keyed by (seed, key..., chunk index), in
+fixed chunks of rows, each from its own stream keyed by (seed, key..., chunk index, kind) and
+drawn a few rows at a time (``row_groups``), in
 ``torch.get_num_threads()`` threads that run without the GIL. The numbers depend on the seed and
 the shape only, never on the number of threads.
 
 Laws: ``uniform`` U[0, 1) in float32 on the 2^-24 grid (the top 24 of 32 random bits of NumPy's
-SFC64); ``normal`` N(0, 1) (torch's float32 ``normal_`` on a generator per chunk); ``keep_mask``
+SFC64); ``normal`` N(0, 1) by Box-Muller on pairs of 23-bit uniforms (radius sqrt(-2 ln u),
+u in (0, 1], so |z| <= 5.65; float32 log, sin and cos of NumPy, 1.6x faster than torch's
+``normal_``); ``keep_mask``
 1{u >= p} * scale, u that uniform (compared on the raw bits, the same numbers), so a
 Bernoulli(1 - p) mask (p on the 2^-24 grid), scaled by 1 / (1 - p) by default as ``F.dropout``.
 CPU only: callers on other devices draw with torch (see ``dropout_mask``).
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 CHUNK = 1 << 18  # elements per stream (rounded to whole rows of the first dimension)
+GROUP = 1 << 16  # elements drawn at a time inside a chunk (rounded to whole rows)
 UNIFORM, NORMAL = 0, 1  # stream kinds: the same seed and key give independent uniforms and normals
 
 _pool: dict = {"pid": None, "threads": 0, "pool": None}
@@ -41,36 +45,54 @@ def numpy_stream(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64(np.random.SeedSequence([int(k) for k in key])))
 
 
-def torch_stream(*key: int) -> torch.Generator:
-    seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0]) >> 1
-    return torch.Generator().manual_seed(seed)
+def row_chunks(rows: int, row_numel: int) -> list[tuple[int, int]]:
+    """The fixed chunks (start, stop) of a (rows, row_numel) draw: whole rows, about CHUNK elements."""
+    step = max(1, CHUNK // max(1, row_numel))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
-def fill_normal(block: np.ndarray, *key: int) -> None:
-    """N(0, 1) into the contiguous float32 array ``block`` from the stream ``key`` + (NORMAL,).
-
-    Through a fresh tensor on the array's memory: a worker thread is not in the caller's
-    inference mode, and may not write in place to a tensor created there."""
-    torch.from_numpy(block).normal_(generator=torch_stream(*key, NORMAL))
+def row_groups(rows: int, row_numel: int) -> list[tuple[int, int]]:
+    """Inside a chunk, the rows drawn at a time (about GROUP elements): the temporaries stay below
+    64 KiB, which the allocator reuses (1 MiB ones were given back and page-faulted afresh)."""
+    step = max(1, GROUP // max(1, row_numel))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
 def random_bits(stream: np.random.Generator, n: int) -> np.ndarray:
-    """n random uint32 from ``stream``."""
+    """n random uint32 from ``stream`` (an odd n wastes the last half-word)."""
     return stream.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
 
 
 def keep_flags(stream: np.random.Generator, n: int, p: float) -> np.ndarray:
-    """1{u >= p} (bool, n) for the uniforms u of ``uniform`` from the same stream, on their raw bits."""
+    """1{u >= p} (bool, n) for the uniforms u that ``random_bits`` gives ``uniform``, on the raw bits."""
     threshold = math.ceil(p * 2**24) << 8  # u = (bits >> 8) 2^-24 >= p  <=>  bits >= threshold
     if threshold >= 2**32:
         return np.zeros(n, dtype=bool)
     return random_bits(stream, n) >= np.uint32(threshold)
 
 
-def row_chunks(rows: int, row_numel: int) -> list[tuple[int, int]]:
-    """The fixed chunks (start, stop) of a (rows, row_numel) draw: whole rows, about CHUNK elements."""
-    step = max(1, CHUNK // max(1, row_numel))
-    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+def normal_into(out: np.ndarray, stream: np.random.Generator) -> None:
+    """N(0, 1) into the contiguous float32 vector ``out``: Box-Muller, sqrt(-2 ln u1) times
+    (cos, sin)(2 pi u2) for its first and second half."""
+    n = out.size
+    h = (n + 1) // 2
+    dst = out if n % 2 == 0 else np.empty(2 * h, np.float32)
+    bits = stream.bit_generator.random_raw(h).view(np.uint32)  # 2h words
+    np.right_shift(bits, 9, out=bits)
+    np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)  # floats 1 + k 2^-23 in [1, 2)
+    u = bits.view(np.float32)
+    r, angle = u[:h], u[h:]
+    np.subtract(np.float32(2), r, out=r)  # (0, 1]
+    np.log(r, out=r)
+    np.multiply(r, np.float32(-2), out=r)
+    np.sqrt(r, out=r)
+    np.multiply(angle, np.float32(2 * np.pi), out=angle)  # 2 pi [1, 2): a uniform angle
+    np.sin(angle, out=dst[h:])
+    np.cos(angle, out=dst[:h])
+    np.multiply(dst[:h], r, out=dst[:h])
+    np.multiply(dst[h:], r, out=dst[h:])
+    if dst is not out:
+        out[:] = dst[:n]
 
 
 def parallel(fn: Callable[[object], None], items: Sequence) -> None:
@@ -101,9 +123,11 @@ def uniform(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
 
     def fill(chunk):
         i, (a, b) = chunk
-        bits = random_bits(numpy_stream(seed, *key, i, UNIFORM), (b - a) * width)
-        np.right_shift(bits, 8, out=bits)
-        np.multiply(bits, np.float32(2**-24), out=arr[a:b].reshape(-1), casting="unsafe")
+        stream = numpy_stream(seed, *key, i, UNIFORM)
+        for lo, hi in row_groups(b - a, width):
+            bits = random_bits(stream, (hi - lo) * width)
+            np.right_shift(bits, 8, out=bits)
+            np.multiply(bits, np.float32(2**-24), out=arr[a + lo:a + hi].reshape(-1), casting="unsafe")
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))
@@ -117,7 +141,9 @@ def normal(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
 
     def fill(chunk):
         i, (a, b) = chunk
-        fill_normal(arr[a:b], seed, *key, i)
+        stream = numpy_stream(seed, *key, i, NORMAL)
+        for lo, hi in row_groups(b - a, width):
+            normal_into(arr[a + lo:a + hi].reshape(-1), stream)
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))
@@ -132,8 +158,9 @@ def keep_mask(shape: Sequence[int], p: float, seed: int, *key: int, scale: float
 
     def fill(chunk):
         i, (a, b) = chunk
-        keep = keep_flags(numpy_stream(seed, *key, i, UNIFORM), (b - a) * width, p)
-        np.multiply(keep, value, out=arr[a:b].reshape(-1))
+        stream = numpy_stream(seed, *key, i, UNIFORM)
+        for lo, hi in row_groups(b - a, width):
+            np.multiply(keep_flags(stream, (hi - lo) * width, p), value, out=arr[a + lo:a + hi].reshape(-1))
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))

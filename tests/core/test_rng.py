@@ -34,6 +34,7 @@ def test_laws_of_the_draws():
     assert 0 <= float(u.min()) and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 2e-3
     assert abs(float(n.mean())) < 2e-3 and abs(float(n.std()) - 1) < 2e-3
     assert abs(float((n.abs() < 1.96).float().mean()) - 0.95) < 2e-3
+    assert abs(float((n ** 4).mean()) - 3) < 2e-2 and float(n.abs().max()) <= 5.66  # Box-Muller on 23-bit uniforms
     m = rng.keep_mask((400, 5000), 0.1, 3)
     assert set(m.unique().tolist()) == {0.0, float(torch.tensor(1 / 0.9))}
     assert abs(float((m > 0).float().mean()) - 0.9) < 2e-3

@@ -122,12 +122,14 @@ def high_rank_a_labels_in_b(path, n=600, seed=0):
 def test_default_objective_reads_the_label_modality_where_plain_simclr_does_not(tmp_path):
     """The objective alone (no modality cover in the derivation): its architecture weights.
 
-    A claim about the method, so it is counted over 5 seeds rather than required of each: one
-    seed's search can settle on A under either objective (with the parallel dropout and view
-    streams of issue 14, cross_modal read only A at one seed of three in an earlier run)."""
+    A claim about the method, so it is counted over 10 seeds rather than required of each: one
+    seed's search can settle on A under either objective. With the random streams of issue 14
+    (``ssnas_core.rng``) and the summary nodes (default) the cross-modal objective read B at 9 of
+    seeds 0-9, plain SimCLR at 2; without summary nodes 9 and 5 (seeds 0-4 alone: 4 and 2); with
+    torch's serial streams (ce2c531, no summary nodes) 3 of 3 and 1 of 3."""
     ds = high_rank_a_labels_in_b(tmp_path / "f")
     read = {}
-    seeds = range(5)
+    seeds = range(10)
     for objective in ("simclr", "cross_modal"):
         for seed in seeds:
             cfg = RunConfig.from_dict({"space": {"C": 16, "L": 4},
@@ -137,10 +139,11 @@ def test_default_objective_reads_the_label_modality_where_plain_simclr_does_not(
             read[objective, seed] = genotype.modalities_read()
             if "B" not in read[objective, seed]:
                 assert any("reads only" in w for w in res["warnings"])
-    # the cross-modal objective reads the label modality B (with A) at nearly every seed ...
-    assert sum("B" in read["cross_modal", s] for s in seeds) >= 4, read
-    # ... plain SimCLR settles on the high-rank modality A at most seeds (at this budget it sometimes picks B up)
-    assert sum("B" in read["simclr", s] for s in seeds) <= 2, read
+    cross, plain = (sum("B" in read[objective, s] for s in seeds) for objective in ("cross_modal", "simclr"))
+    # the cross-modal objective reads the label modality B at nearly every seed ...
+    assert cross >= 8, read
+    # ... plain SimCLR, drawn to the high-rank modality A, at clearly fewer (at this budget it picks B up at some)
+    assert cross - plain >= 3, read
 
 
 def test_threshold_is_chosen_on_dev():
