@@ -49,7 +49,10 @@ def test_upload_search_poll_download_and_predict_over_http(stack, tmp_path):
     assert c.get(f"/jobs/{job_id}/metrics", params={"after": metrics["next_after"]}).json()["items"] == []
 
     genotype = c.get(f"/jobs/{job_id}/genotype").json()
-    assert {n["name"] for n in genotype["nodes"]} == {"img_a", "img_b", "txt_a", "txt_b"}
+    # the taps plus one summary node per modality (space.summary_nodes, the default); /predict below
+    # gets the taps only and rebuilds the summaries with the checkpoint's statistics
+    assert {n["name"] for n in genotype["nodes"]} == {"image.summary", "img_a", "img_b", "text.summary",
+                                                      "txt_a", "txt_b"}
     assert c.get(f"/jobs/{job_id}/genotype.svg").text.lstrip().startswith(("<svg", "<?xml"))
 
     model = c.get(f"/models/{job['model_id']}").json()
