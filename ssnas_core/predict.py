@@ -31,10 +31,6 @@ class Predictor:
         # summary nodes (space.summary_nodes): rebuilt from the taps with the training statistics
         self.summaries: list[dict] = list(meta.get(INFO_KEY) or [])
 
-    @property
-    def _summary_names(self) -> set[str]:
-        return {f"{s['modality']}{SUFFIX}" for s in self.summaries}
-
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Predictor":
         model, meta = load_model(path, device)
@@ -44,11 +40,11 @@ class Predictor:
     def predict_features(self, nodes: dict[str, np.ndarray]) -> np.ndarray:
         """nodes: name -> (B, *shape) arrays -> (B, K) probabilities."""
         if self.summaries:
-            missing = [t for s in self.summaries for t in s["of"] if t not in nodes]
-            if missing:
-                raise PredictError(f"missing input node {missing[0]!r}; expected "
-                                   f"{[s.name for s in self.node_specs if s.name not in self._summary_names]}")
-            nodes = add_summaries(nodes, self.summaries)
+            try:
+                nodes = add_summaries(nodes, self.summaries)
+            except KeyError as exc:
+                taps = [s.name for s in self.node_specs if not s.name.endswith(SUFFIX)]
+                raise PredictError(f"missing input node {exc.args[0]!r}; expected {taps}") from None
         tensors = []
         for spec in self.node_specs:
             if spec.name not in nodes:

@@ -115,38 +115,37 @@ def _rows(shape: Sequence[int]) -> tuple[int, int]:
     return rows, int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
 
 
-def uniform(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
-    """U[0, 1) float32 of ``shape``, from the streams (seed, *key, chunk)."""
+def _draw(shape: Sequence[int], seed: int, key: tuple[int, ...], kind: int, write) -> torch.Tensor:
+    """A float32 tensor of ``shape`` filled chunk by chunk in parallel: ``write(dst, stream)``
+    fills the flat row group ``dst`` from chunk i's stream (seed, *key, i, kind)."""
     rows, width = _rows(shape)
     out = torch.empty((rows, width), dtype=torch.float32)
     arr = out.numpy()
 
     def fill(chunk):
         i, (a, b) = chunk
-        stream = numpy_stream(seed, *key, i, UNIFORM)
+        stream = numpy_stream(seed, *key, i, kind)
         for lo, hi in row_groups(b - a, width):
-            bits = random_bits(stream, (hi - lo) * width)
-            np.right_shift(bits, 8, out=bits)
-            np.multiply(bits, np.float32(2**-24), out=arr[a + lo:a + hi].reshape(-1), casting="unsafe")
+            write(arr[a + lo:a + hi].reshape(-1), stream)
 
     parallel(fill, list(enumerate(row_chunks(rows, width))))
     return out.view(tuple(shape))
+
+
+def _write_uniform(dst: np.ndarray, stream) -> None:
+    bits = random_bits(stream, dst.size)
+    np.right_shift(bits, 8, out=bits)
+    np.multiply(bits, np.float32(2**-24), out=dst, casting="unsafe")
+
+
+def uniform(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
+    """U[0, 1) float32 of ``shape``, from the streams (seed, *key, chunk)."""
+    return _draw(shape, seed, key, UNIFORM, _write_uniform)
 
 
 def normal(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
     """N(0, 1) float32 of ``shape``, from the streams (seed, *key, chunk)."""
-    rows, width = _rows(shape)
-    out = torch.empty((rows, width), dtype=torch.float32)
-    arr = out.numpy()
-
-    def fill(chunk):
-        i, (a, b) = chunk
-        stream = numpy_stream(seed, *key, i, NORMAL)
-        for lo, hi in row_groups(b - a, width):
-            normal_into(arr[a + lo:a + hi].reshape(-1), stream)
-
-    parallel(fill, list(enumerate(row_chunks(rows, width))))
-    return out.view(tuple(shape))
+    return _draw(shape, seed, key, NORMAL, normal_into)
 
 
 def keep_mask(shape: Sequence[int], p: float, seed: int, *key: int, scale: float | None = None) -> torch.Tensor:
