@@ -114,7 +114,9 @@ def kill_and_measure(serve_pid: int, client: httpx.Client, job_id: str, role: st
         if running is None and j is not None and (j["status"] != "running" or (
                 _ts(j["heartbeat_at"]) > wall0 and (j["attempt"] > attempt0 or role not in ("pool", "worker")))):
             running = time.monotonic() - t0
-        if progress is None and j is not None and (j["status"] != "running" or (
+        # progress of the job as recovered: after a worker death, by the new attempt (the killed
+        # worker's orphaned pool child can write one more row before it notices and exits)
+        if progress is None and running is not None and j is not None and (j["status"] != "running" or (
                 _ts(j["heartbeat_at"]) > wall0 and (j.get("latest_metrics") or {}).get("seq", 0) > seq0)):
             progress = time.monotonic() - t0
         time.sleep(0.1)
