@@ -45,17 +45,21 @@ def numpy_stream(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64(np.random.SeedSequence([int(k) for k in key])))
 
 
+def _whole_rows(rows: int, row_numel: int, elements: int) -> list[tuple[int, int]]:
+    """(start, stop) spans of whole rows, about ``elements`` elements each (at least one row)."""
+    step = max(1, elements // max(1, row_numel))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
 def row_chunks(rows: int, row_numel: int) -> list[tuple[int, int]]:
     """The fixed chunks (start, stop) of a (rows, row_numel) draw: whole rows, about CHUNK elements."""
-    step = max(1, CHUNK // max(1, row_numel))
-    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+    return _whole_rows(rows, row_numel, CHUNK)
 
 
 def row_groups(rows: int, row_numel: int) -> list[tuple[int, int]]:
     """Inside a chunk, the rows drawn at a time (about GROUP elements): the temporaries stay below
     64 KiB, which the allocator reuses (1 MiB ones were given back and page-faulted afresh)."""
-    step = max(1, GROUP // max(1, row_numel))
-    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+    return _whole_rows(rows, row_numel, GROUP)
 
 
 def random_bits(stream: np.random.Generator, n: int) -> np.ndarray:
@@ -150,19 +154,12 @@ def normal(shape: Sequence[int], seed: int, *key: int) -> torch.Tensor:
 
 def keep_mask(shape: Sequence[int], p: float, seed: int, *key: int, scale: float | None = None) -> torch.Tensor:
     """1{u >= p} * scale (scale 1 / (1 - p) by default) with u = ``uniform(shape, seed, *key)``."""
-    rows, width = _rows(shape)
-    out = torch.empty((rows, width), dtype=torch.float32)
-    arr = out.numpy()
     value = np.float32(1.0 / (1.0 - p) if scale is None else scale)
 
-    def fill(chunk):
-        i, (a, b) = chunk
-        stream = numpy_stream(seed, *key, i, UNIFORM)
-        for lo, hi in row_groups(b - a, width):
-            np.multiply(keep_flags(stream, (hi - lo) * width, p), value, out=arr[a + lo:a + hi].reshape(-1))
+    def write(dst: np.ndarray, stream) -> None:
+        np.multiply(keep_flags(stream, dst.size, p), value, out=dst)
 
-    parallel(fill, list(enumerate(row_chunks(rows, width))))
-    return out.view(tuple(shape))
+    return _draw(shape, seed, key, UNIFORM, write)
 
 
 def dropout_mask(shape: Sequence[int], p: float, device: torch.device | str = "cpu",
