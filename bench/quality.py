@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--L", type=int, default=16)
     g.add_argument("--steps", type=int, default=2, help="fusion cells in the search space (space.steps)")
     g.add_argument("--multiplier", type=int, default=2, help="cells concatenated at the output (space.multiplier)")
-    g.add_argument("--summary-nodes", action=argparse.BooleanOptionalAction, default=None,
+    g.add_argument("--summary-nodes", choices=("all", "vectors", "none"), default=None,
                    help="space.summary_nodes (default: the engine's)")
     g.add_argument("--search-epochs", type=int, default=10)
     g.add_argument("--pretrain-epochs", type=int, default=10)

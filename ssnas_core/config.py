@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRIMITIVES = ("zero", "sum", "scale_dot_attn", "linear_glu", "concat_fc")
+SUMMARY_NODES = ("all", "vectors", "none")
 
 
 class ConfigError(ValueError):
@@ -44,8 +45,10 @@ class SearchSpaceConfig:
     dropout: float = 0.1
     primitives: tuple[str, ...] = PRIMITIVES
     # (ours, issue 9) one extra input node per modality with two taps or more: every tap pooled,
-    # concatenated and standardised on the train split (ssnas_core.data.summary)
-    summary_nodes: bool = True
+    # concatenated and standardised on the train split (ssnas_core.data.summary). "all": every
+    # such modality; "vectors": only modalities whose taps are all vectors (a pooled summary of
+    # feature maps drops the spatial layout its maps keep); "none". true/false read as all/none.
+    summary_nodes: bool | str = "all"
 
     def __post_init__(self) -> None:
         _check(1 <= self.C <= 4096, f"C must be in [1, 4096], got {self.C}")
@@ -56,6 +59,10 @@ class SearchSpaceConfig:
         _check(1 <= self.node_steps <= 4, "node_steps must be in [1, 4]")
         _check(1 <= self.node_multiplier <= self.node_steps, "node_multiplier must be in [1, node_steps]")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        summary = {True: "all", False: "none"}.get(self.summary_nodes, self.summary_nodes)
+        _check(summary in SUMMARY_NODES, f"summary_nodes must be one of {list(SUMMARY_NODES)} "
+               f"(or true/false for all/none), got {self.summary_nodes!r}")
+        object.__setattr__(self, "summary_nodes", summary)
         object.__setattr__(self, "primitives", tuple(self.primitives))
         unknown = [p for p in self.primitives if p not in PRIMITIVES]
         _check(not unknown, f"unknown primitives {unknown}; known: {list(PRIMITIVES)}")

@@ -47,7 +47,8 @@ def split_indices(ds: FeatureDataset, cfg: RunConfig) -> dict[str, np.ndarray]:
 def prepare_features(ds: FeatureDataset, cfg: RunConfig) -> FeatureDataset:
     """The features as a run sees them: with the summary nodes when ``space.summary_nodes``
     (``data.summary``; idempotent, so every stage may call it)."""
-    return with_summary_nodes(ds) if cfg.space.summary_nodes else ds
+    of = cfg.space.summary_nodes
+    return ds if of == "none" else with_summary_nodes(ds, of)
 
 
 def _setup(cfg: RunConfig, workdir: str | Path) -> tuple[Path, torch.device]:

@@ -8,7 +8,8 @@ search a candidate that holds all of a modality's taps at once: every tap of the
 global-average-pooled (maps) or taken as is (vectors), concatenated, then standardised per
 dimension with the train split's mean and standard deviation (no labels are read). It is a
 vector node named ``<modality>.summary``, placed first among its modality's nodes (late
-fusion's "last tap of each modality" is unchanged), and only for modalities with two taps or more.
+fusion's "last tap of each modality" is unchanged), and only for modalities with two taps or more
+(with ``space.summary_nodes="vectors"``, only for those whose taps are all vectors).
 
 The statistics travel in the manifest (``info["summary_nodes"]``) and in model checkpoints,
 so a predictor rebuilds the summaries from the backbones' taps (``add_summaries``).
@@ -37,18 +38,20 @@ def _vector(a: np.ndarray) -> np.ndarray:
     return a.mean(axis=(2, 3)) if a.ndim == 4 else a
 
 
-def _taps(specs: tuple[NodeSpec, ...]) -> dict[str, list[NodeSpec]]:
-    """The modalities with two taps or more, with their taps in manifest order."""
+def _taps(specs: tuple[NodeSpec, ...], of: str = "all") -> dict[str, list[NodeSpec]]:
+    """The modalities with two taps or more, with their taps in manifest order; with
+    ``of="vectors"`` only those whose taps are all vectors."""
     by: dict[str, list[NodeSpec]] = {}
     for s in specs:
         if not s.name.endswith(SUFFIX):
             by.setdefault(s.modality, []).append(s)
-    return {m: taps for m, taps in by.items() if len(taps) >= 2}
+    return {m: taps for m, taps in by.items()
+            if len(taps) >= 2 and (of == "all" or all(len(t.shape) == 1 for t in taps))}
 
 
-def fit_summaries(ds: FeatureDataset) -> list[dict[str, Any]]:
+def fit_summaries(ds: FeatureDataset, of: str = "all") -> list[dict[str, Any]]:
     """Per-dimension mean and std of each summary on the train split (float64 sums, one pass)."""
-    taps, train = _taps(ds.node_specs), ds.split_indices("train")
+    taps, train = _taps(ds.node_specs, of), ds.split_indices("train")
     if len(train) == 0:
         raise ValueError("summary nodes need a train split to standardise on")
     sums = {m: 0.0 for m in taps}
@@ -111,10 +114,11 @@ class SummarizedDataset:
         return add_summaries(self.base.get(indices), self.summaries)
 
 
-def with_summary_nodes(ds: FeatureDataset) -> FeatureDataset | SummarizedDataset:
-    """``ds`` with summary nodes (unchanged where no modality has two taps, or already summarised)."""
+def with_summary_nodes(ds: FeatureDataset, of: str = "all") -> FeatureDataset | SummarizedDataset:
+    """``ds`` with summary nodes for the modalities ``of`` selects ("all" or "vectors", see
+    ``_taps``); unchanged where none qualifies, or already summarised."""
     if isinstance(ds, SummarizedDataset) or any(s.name.endswith(SUFFIX) for s in ds.node_specs):
         return ds
-    if not _taps(ds.node_specs):
+    if not _taps(ds.node_specs, of):
         return ds
-    return SummarizedDataset(ds, fit_summaries(ds))
+    return SummarizedDataset(ds, fit_summaries(ds, of))

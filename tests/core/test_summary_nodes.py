@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ssnas_core.cli import main as cli_main
-from ssnas_core.config import RunConfig
+from ssnas_core.config import ConfigError, RunConfig
 from ssnas_core.data.features import NodeSpec
 from ssnas_core.data.summary import INFO_KEY, SummarizedDataset, with_summary_nodes
 from ssnas_core.pipeline import prepare_features, run_pipeline
@@ -50,6 +50,27 @@ def test_summary_nodes_are_the_default_and_can_be_turned_off(tiny_features):
     assert prepare_features(tiny_features, RunConfig()).node_specs[0].name == "image.summary"
     off = RunConfig.from_dict({"space": {"summary_nodes": False}})
     assert prepare_features(tiny_features, off) is tiny_features
+
+
+def test_vectors_mode_summarises_only_modalities_whose_taps_are_all_vectors(tiny_features):
+    cfg = RunConfig.from_dict({"space": {"summary_nodes": "vectors"}})
+    ds = prepare_features(tiny_features, cfg)
+    # the image modality's taps are feature maps: no pooled summary beside them
+    assert [n.name for n in ds.node_specs] == ["img_a", "img_b", "text.summary", "txt_a", "txt_b"]
+    assert [s["modality"] for s in ds.manifest.info[INFO_KEY]] == ["text"]
+    got = ds.get(tiny_features.split_indices("test"))
+    assert got["text.summary"].shape[1] == 12 + 6 and "image.summary" not in got
+
+
+@pytest.mark.parametrize("value,normal", [(True, "all"), (False, "none"), ("vectors", "vectors"), ("all", "all")])
+def test_summary_nodes_reads_true_and_false_as_all_and_none(value, normal):
+    assert RunConfig.from_dict({"space": {"summary_nodes": value}}).space.summary_nodes == normal
+
+
+@pytest.mark.parametrize("bad", ["maps", "", 1, None])
+def test_an_unknown_summary_nodes_value_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="summary_nodes"):
+        RunConfig.from_dict({"space": {"summary_nodes": bad}})
 
 
 def test_a_run_with_summary_nodes_predicts_from_the_taps_alone(tiny_features, tmp_path):
