@@ -218,8 +218,12 @@ class FinetuneConfig:
     # the decision threshold kept in the checkpoint, chosen on the labeled dev subset:
     # "fixed" (= threshold), "global" (one for every label) or "per_label"
     threshold_select: str = "global"
+    # (ours) exponential moving average of the weights during full finetuning (and lp_ft's full
+    # phase): dev scoring, early stopping and the kept network use the average; 0 = off
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.ema < 1.0, f"finetune ema must be in [0, 1), got {self.ema}")
         _check(self.probe in ("full", "probe", "lp_ft", "auto"), f"probe must be full, probe, lp_ft or auto, "
                                                                    f"got {self.probe!r}")
         _check(self.threshold_select in ("fixed", "global", "per_label"),

@@ -16,6 +16,7 @@ import copy
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .callbacks import Callback, ProgressEvent, no_callback
 from .config import RunConfig
@@ -65,23 +66,29 @@ class _Trainer:
         self.ds, self.cfg, self.device, self.callback = ds, cfg, device, callback
         self.labeled_idx, self.dev_idx, self.offset, self.total = labeled_idx, dev_idx, offset, total
         self.task = ds.manifest.task
+        self.ema: AveragedModel | None = None  # the weight average of the running full fit
 
     def fit(self, model: Classifier, params, lr: float, step, score, tag: str) -> dict:
         fc = self.cfg.finetune
         opt = torch.optim.Adam(params, lr=lr, weight_decay=fc.weight_decay)
         best = {"score": -1.0, "epoch": -1, "state": None}
         history = []
+        # full fits with finetune.ema: scored, stopped and kept by the average (buffers included)
+        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(fc.ema), use_buffers=True)
+                    if fc.ema > 0 and step == self.full_step else None)
         for epoch in range(fc.epochs):
             torch.manual_seed(epoch_seed(self.cfg.seed, "finetune_dropout", epoch))
             loss = step(model, opt, epoch)
-            s = score(model)
+            kept = self.ema.module if self.ema is not None else model
+            s = score(kept)
             history.append({"epoch": epoch, "loss": loss, "dev_weighted_f1": s, "mode": tag})
             metrics = {"epoch": float(epoch), "loss": loss, "dev_weighted_f1": s}
             self.callback(ProgressEvent("finetune", self.offset + epoch, self.total, 1, 1, metrics, True))
             if s > best["score"]:
-                best = {"score": s, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                best = {"score": s, "epoch": epoch, "state": copy.deepcopy(kept.state_dict())}
             elif epoch - best["epoch"] >= fc.patience:
                 break
+        self.ema = None
         model.load_state_dict(best["state"])
         self.offset += fc.epochs
         return {"best_epoch": best["epoch"], "dev_weighted_f1": best["score"], "history": history}
@@ -100,6 +107,8 @@ class _Trainer:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), self.cfg.search.grad_clip)
             opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)
             total += loss.item()
         return total / max(1, len(batches))
 

@@ -11,7 +11,7 @@ from ssnas_core.data.features import Manifest, NodeSpec, write_features
 from ssnas_core.losses import nt_xent
 from ssnas_core.metrics import select_threshold
 from ssnas_core.objectives import contrastive_loss
-from ssnas_core.pipeline import run_pipeline, search_stage, split_indices
+from ssnas_core.pipeline import prepare_features, run_pipeline, search_stage, split_indices
 from ssnas_core.search import _Search
 
 MODS = ["a", "a", "b"]
@@ -190,3 +190,29 @@ def test_default_search_covers_every_modality_and_says_so(tmp_path):
         assert best["covered"] == any("search.cover_modalities" in w for w in res["warnings"])
         covered.append(best["covered"])
     assert any(covered)  # the same weights as in the test above, where plain SimCLR reads A only
+
+
+def test_finetune_ema_keeps_the_weight_average(tmp_path):
+    """finetune.ema: the kept network is the running average, not the last weights. With a decay
+    near 1 the average barely leaves the start, while plain finetuning moves away from it."""
+    from ssnas_core.finetune import run_finetune
+    from ssnas_core.model import FusionNet
+
+    base = {"space": {"C": 8, "L": 4}, "search": {"epochs": 1, "batch_size": 32}, "seed": 2}
+    ds = prepare_features(make_features(tmp_path / "f", n=160), RunConfig.from_dict(base))
+    genotype, _ = search_stage(ds, RunConfig.from_dict(base), tmp_path / "s")
+    idx = split_indices(ds, RunConfig.from_dict({**base, "finetune": {"label_fraction": 1.0}}))
+    start = FusionNet(genotype)
+    drift = {}
+    for ema in (0.0, 0.999999):
+        cfg = RunConfig.from_dict({**base, "finetune": {"epochs": 3, "batch_size": 16, "probe": "full",
+                                                        "label_fraction": 1.0, "patience": 3, "ema": ema}})
+        model, info = run_finetune(ds, start, cfg, torch.device("cpu"), labeled_idx=idx["labeled"],
+                                   dev_idx=idx["dev_labeled"])
+        drift[ema] = max(float((a - b).detach().abs().max()) for a, b in
+                         zip(model.fusion.parameters(), start.parameters()))
+        assert info["mode"] == "full" and len(info["history"]) >= 1
+    # the average starts from the weights after the first Adam step (each weight moves <= ~lr = 1e-3)
+    assert drift[0.999999] < 1.5e-3 and drift[0.0] > 5 * drift[0.999999]
+    with pytest.raises(Exception, match="ema"):
+        RunConfig.from_dict({"finetune": {"ema": 1.0}})
