@@ -74,8 +74,9 @@ class _Trainer:
         best = {"score": -1.0, "epoch": -1, "state": None}
         history = []
         # full fits with finetune.ema: scored, stopped and kept by the average (buffers included)
-        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(fc.ema), use_buffers=True)
-                    if fc.ema > 0 and step == self.full_step else None)
+        decay = self.ema_decay() if step == self.full_step else 0.0
+        self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+                    if decay > 0 else None)
         for epoch in range(fc.epochs):
             torch.manual_seed(epoch_seed(self.cfg.seed, "finetune_dropout", epoch))
             loss = step(model, opt, epoch)
@@ -92,6 +93,14 @@ class _Trainer:
         model.load_state_dict(best["state"])
         self.offset += fc.epochs
         return {"best_epoch": best["epoch"], "dev_weighted_f1": best["score"], "history": history}
+
+    def ema_decay(self) -> float:
+        """The per-step decay of the weight average of full fits (``finetune.ema`` / ``ema_epochs``)."""
+        fc = self.cfg.finetune
+        if fc.ema_epochs > 0:
+            steps = max(1, len(self.labeled_idx) // fc.batch_size)  # full_step drops the last partial batch
+            return max(0.0, 1.0 - 1.0 / (fc.ema_epochs * steps))
+        return fc.ema
 
     # -- full finetuning over the feature batches ------------------------------------------
     def full_step(self, model, opt, epoch) -> float:

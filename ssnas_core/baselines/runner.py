@@ -336,11 +336,15 @@ def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
     def ssl_plain(ds, r, seed, budget, workdir):
         return run_ssl(ds, r, seed, budget, workdir, PLAIN_SSL, "ssl_plain")
 
-    def ssl_ema(ds, r, seed, budget, workdir):  # finetuning ablation on the same searched, pretrained network
+    def ssl_ema(ds, r, seed, budget, workdir):  # finetuning ablations on the same searched, pretrained network
         return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema": EMA_ABLATION}}, "ssl")
 
+    def ssl_ema_epoch(ds, r, seed, budget, workdir):
+        return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema_epochs": 1.0}}, "ssl")
+
     out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "ssl_search_only": run_ssl_search_only,
-                                                     "ssl_plain": ssl_plain, "ssl_ema": ssl_ema, "bmnas": run_bmnas}
+                                                     "ssl_plain": ssl_plain, "ssl_ema": ssl_ema,
+                                                     "ssl_ema_epoch": ssl_ema_epoch, "bmnas": run_bmnas}
     if len(ds.manifest.modalities) >= 2:
         out["mfas"] = run_mfas
     out |= {"random": run_random, "late_fusion": run_late_fusion, "late_fusion_all": run_late_fusion_all}

@@ -216,3 +216,22 @@ def test_finetune_ema_keeps_the_weight_average(tmp_path):
     assert drift[0.999999] < 1.5e-3 and drift[0.0] > 5 * drift[0.999999]
     with pytest.raises(Exception, match="ema"):
         RunConfig.from_dict({"finetune": {"ema": 1.0}})
+
+
+def test_finetune_ema_epochs_scales_the_decay_with_the_steps_per_epoch(tmp_path):
+    """ema_epochs: a time constant in epochs, so a small labeled subset (one step per epoch) gets
+    no averaging at all and a large one a decay close to 1."""
+    from ssnas_core.finetune import _Trainer
+
+    ds = make_features(tmp_path / "f", n=120)
+
+    def decay(n_labeled: int, **ft) -> float:
+        cfg = RunConfig.from_dict({"finetune": {"batch_size": 16, **ft}})
+        return _Trainer(ds, cfg, torch.device("cpu"), np.arange(n_labeled), np.arange(8), None, 0, 1).ema_decay()
+
+    assert decay(10, ema_epochs=1.0) == 0.0  # one (short) batch per epoch: the average is the last weights
+    assert decay(160, ema_epochs=1.0) == pytest.approx(1 - 1 / 10)
+    assert decay(160, ema_epochs=2.0) == pytest.approx(1 - 1 / 20)
+    assert decay(160, ema=0.99) == 0.99 and decay(160) == 0.0
+    with pytest.raises(Exception, match="not both"):
+        RunConfig.from_dict({"finetune": {"ema": 0.9, "ema_epochs": 1.0}})
