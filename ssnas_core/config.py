@@ -219,16 +219,16 @@ class FinetuneConfig:
     # "fixed" (= threshold), "global" (one for every label) or "per_label"
     threshold_select: str = "global"
     # (ours) exponential moving average of the weights during full finetuning (and lp_ft's full
-    # phase): dev scoring, early stopping and the kept network use the average. ``ema``: a fixed
-    # decay per step; ``ema_epochs``: the average's time constant in epochs of the labeled subset
-    # (decay 1 - 1 / (ema_epochs * steps per epoch), so it scales with r); 0 = off
+    # phase): dev scoring, early stopping and the kept network use the average. ``ema_epochs``:
+    # the average's time constant in epochs of the labeled subset (decay 1 - 1 / (ema_epochs *
+    # steps per epoch), so it scales with r; none at one step per epoch); ``ema``, where set, a
+    # fixed decay per step instead. Both 0: off
     ema: float = 0.0
-    ema_epochs: float = 0.0
+    ema_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.ema < 1.0, f"finetune ema must be in [0, 1), got {self.ema}")
         _check(0.0 <= self.ema_epochs <= 100.0, f"finetune ema_epochs must be in [0, 100], got {self.ema_epochs}")
-        _check(not (self.ema and self.ema_epochs), "set finetune ema or ema_epochs, not both")
         _check(self.probe in ("full", "probe", "lp_ft", "auto"), f"probe must be full, probe, lp_ft or auto, "
                                                                    f"got {self.probe!r}")
         _check(self.threshold_select in ("fixed", "global", "per_label"),

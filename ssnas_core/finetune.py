@@ -97,7 +97,7 @@ class _Trainer:
     def ema_decay(self) -> float:
         """The per-step decay of the weight average of full fits (``finetune.ema`` / ``ema_epochs``)."""
         fc = self.cfg.finetune
-        if fc.ema_epochs > 0:
+        if fc.ema == 0 and fc.ema_epochs > 0:
             steps = max(1, len(self.labeled_idx) // fc.batch_size)  # full_step drops the last partial batch
             return max(0.0, 1.0 - 1.0 / (fc.ema_epochs * steps))
         return fc.ema

@@ -124,10 +124,10 @@ def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConf
 
 # The previous default, kept as a benchmark method: plain SimCLR, BM-NAS's schedule and architecture
 # lr, full finetuning at the fixed threshold. "ssl" is the current default.
-EMA_ABLATION = 0.99  # ssl_ema: finetune.ema on the ssl method's own search and pretraining (its stages are shared)
+EMA_ABLATION = 0.99  # ssl_ema: a fixed finetune.ema on the ssl method's own search and pretraining
 PLAIN_SSL = {"ssl": {"objective": "simclr"},
              "search": {"schedule": "bmnas", "arch_lr": 3e-4, "cover_modalities": False},
-             "finetune": {"probe": "full", "threshold_select": "fixed"}}
+             "finetune": {"probe": "full", "threshold_select": "fixed", "ema_epochs": 0.0}}
 
 
 def _with(cfg: RunConfig, overrides: dict[str, dict[str, Any]] | None) -> RunConfig:
@@ -336,15 +336,16 @@ def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
     def ssl_plain(ds, r, seed, budget, workdir):
         return run_ssl(ds, r, seed, budget, workdir, PLAIN_SSL, "ssl_plain")
 
-    def ssl_ema(ds, r, seed, budget, workdir):  # finetuning ablations on the same searched, pretrained network
+    # finetuning ablations on the ssl method's own searched and pretrained network (shared stages)
+    def ssl_ema(ds, r, seed, budget, workdir):  # a fixed decay per step instead of one epoch
         return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema": EMA_ABLATION}}, "ssl")
 
-    def ssl_ema_epoch(ds, r, seed, budget, workdir):
-        return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema_epochs": 1.0}}, "ssl")
+    def ssl_no_ema(ds, r, seed, budget, workdir):  # no weight average (the default before ema_epochs)
+        return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema": 0.0, "ema_epochs": 0.0}}, "ssl")
 
     out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "ssl_search_only": run_ssl_search_only,
                                                      "ssl_plain": ssl_plain, "ssl_ema": ssl_ema,
-                                                     "ssl_ema_epoch": ssl_ema_epoch, "bmnas": run_bmnas}
+                                                     "ssl_no_ema": ssl_no_ema, "bmnas": run_bmnas}
     if len(ds.manifest.modalities) >= 2:
         out["mfas"] = run_mfas
     out |= {"random": run_random, "late_fusion": run_late_fusion, "late_fusion_all": run_late_fusion_all}

@@ -206,7 +206,8 @@ def test_finetune_ema_keeps_the_weight_average(tmp_path):
     drift = {}
     for ema in (0.0, 0.999999):
         cfg = RunConfig.from_dict({**base, "finetune": {"epochs": 3, "batch_size": 16, "probe": "full",
-                                                        "label_fraction": 1.0, "patience": 3, "ema": ema}})
+                                                        "label_fraction": 1.0, "patience": 3, "ema": ema,
+                                                        "ema_epochs": 0.0}})
         model, info = run_finetune(ds, start, cfg, torch.device("cpu"), labeled_idx=idx["labeled"],
                                    dev_idx=idx["dev_labeled"])
         drift[ema] = max(float((a - b).detach().abs().max()) for a, b in
@@ -232,6 +233,6 @@ def test_finetune_ema_epochs_scales_the_decay_with_the_steps_per_epoch(tmp_path)
     assert decay(10, ema_epochs=1.0) == 0.0  # one (short) batch per epoch: the average is the last weights
     assert decay(160, ema_epochs=1.0) == pytest.approx(1 - 1 / 10)
     assert decay(160, ema_epochs=2.0) == pytest.approx(1 - 1 / 20)
-    assert decay(160, ema=0.99) == 0.99 and decay(160) == 0.0
-    with pytest.raises(Exception, match="not both"):
-        RunConfig.from_dict({"finetune": {"ema": 0.9, "ema_epochs": 1.0}})
+    assert decay(160) == pytest.approx(1 - 1 / 10)  # the default: one epoch
+    assert decay(160, ema=0.99) == 0.99  # a fixed decay, where set, instead
+    assert decay(160, ema_epochs=0.0) == 0.0
