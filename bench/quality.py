@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import quality_report  # noqa: E402
 
 from ssnas_core.baselines.runner import Budget, methods_for, run_method  # noqa: E402
+from ssnas_core.config import SUMMARY_NODES  # noqa: E402
 from ssnas_core.data.features import FeatureDataset, FeatureWriter, Manifest  # noqa: E402
 from ssnas_core.pipeline import prepare_features  # noqa: E402
 
@@ -64,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--L", type=int, default=16)
     g.add_argument("--steps", type=int, default=2, help="fusion cells in the search space (space.steps)")
     g.add_argument("--multiplier", type=int, default=2, help="cells concatenated at the output (space.multiplier)")
-    g.add_argument("--summary-nodes", choices=("all", "vectors", "none"), default=None,
+    g.add_argument("--summary-nodes", choices=SUMMARY_NODES, default=None,
                    help="space.summary_nodes (default: the engine's)")
     g.add_argument("--search-epochs", type=int, default=10)
     g.add_argument("--pretrain-epochs", type=int, default=10)

@@ -68,13 +68,14 @@ class _Trainer:
         self.task = ds.manifest.task
         self.ema: AveragedModel | None = None  # the weight average of the running full fit
 
-    def fit(self, model: Classifier, params, lr: float, step, score, tag: str) -> dict:
+    def fit(self, model: Classifier, params, lr: float, step, score, tag: str, average: bool = False) -> dict:
+        """``average``: score, stop and keep the weight average that ``full_step`` updates
+        (``finetune.ema`` / ``ema_epochs``; buffers included)."""
         fc = self.cfg.finetune
         opt = torch.optim.Adam(params, lr=lr, weight_decay=fc.weight_decay)
         best = {"score": -1.0, "epoch": -1, "state": None}
         history = []
-        # full fits with finetune.ema: scored, stopped and kept by the average (buffers included)
-        decay = self.ema_decay() if step == self.full_step else 0.0
+        decay = self.ema_decay() if average else 0.0
         self.ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
                     if decay > 0 else None)
         for epoch in range(fc.epochs):
@@ -98,15 +99,16 @@ class _Trainer:
         """The per-step decay of the weight average of full fits (``finetune.ema`` / ``ema_epochs``)."""
         fc = self.cfg.finetune
         if fc.ema == 0 and fc.ema_epochs > 0:
-            steps = max(1, len(self.labeled_idx) // fc.batch_size)  # full_step drops the last partial batch
-            return max(0.0, 1.0 - 1.0 / (fc.ema_epochs * steps))
+            return max(0.0, 1.0 - 1.0 / (fc.ema_epochs * max(1, len(self.full_batches(0)))))
         return fc.ema
 
     # -- full finetuning over the feature batches ------------------------------------------
+    def full_batches(self, epoch: int) -> Batches:
+        return Batches(self.ds, self.labeled_idx, self.cfg.finetune.batch_size, shuffle=True, drop_last=True,
+                       device=self.device, seed=epoch_seed(self.cfg.seed, "finetune", epoch))
+
     def full_step(self, model, opt, epoch) -> float:
-        fc = self.cfg.finetune
-        batches = Batches(self.ds, self.labeled_idx, fc.batch_size, shuffle=True, drop_last=True,
-                          device=self.device, seed=epoch_seed(self.cfg.seed, "finetune", epoch))
+        batches = self.full_batches(epoch)
         model.train()
         total = 0.0
         for nodes, y in batches:
@@ -168,7 +170,8 @@ def run_finetune(ds: FeatureDataset, fusion: nn.Module, cfg: RunConfig, device: 
         torch.manual_seed(epoch_seed(cfg.seed, "finetune_init", 0))
         model = Classifier(copy.deepcopy(fusion), ds.manifest.num_labels).to(device)
         if mode == "full":
-            results["full"] = model, t.fit(model, model.parameters(), fc.lr, t.full_step, t.full_score, "full")
+            results["full"] = model, t.fit(model, model.parameters(), fc.lr, t.full_step, t.full_score, "full",
+                                           average=True)
             continue
         train, dev = _Embedded(model.fusion, ds, labeled_idx, device), _Embedded(model.fusion, ds, dev_idx, device)
         probe = model, t.fit(model, model.head.parameters(), fc.probe_lr, t.probe_step(train),
@@ -177,7 +180,8 @@ def run_finetune(ds: FeatureDataset, fusion: nn.Module, cfg: RunConfig, device: 
             results["probe"] = probe
     if "lp_ft" in modes:
         model = copy.deepcopy(probe[0])
-        results["lp_ft"] = model, t.fit(model, model.parameters(), fc.lr, t.full_step, t.full_score, "lp_ft")
+        results["lp_ft"] = model, t.fit(model, model.parameters(), fc.lr, t.full_step, t.full_score, "lp_ft",
+                                        average=True)
     chosen = max(modes, key=lambda m: results[m][1]["dev_weighted_f1"])  # first of equals, in order of modes
     model, info = results[chosen]
     model.eval()

@@ -123,11 +123,13 @@ def finetune_and_score(ds: FeatureDataset, fusion: torch.nn.Module, cfg: RunConf
 
 
 # The previous default, kept as a benchmark method: plain SimCLR, BM-NAS's schedule and architecture
-# lr, full finetuning at the fixed threshold. "ssl" is the current default.
-EMA_ABLATION = 0.99  # ssl_ema: a fixed finetune.ema on the ssl method's own search and pretraining
+# lr, full finetuning at the fixed threshold without a weight average. "ssl" is the current default.
 PLAIN_SSL = {"ssl": {"objective": "simclr"},
              "search": {"schedule": "bmnas", "arch_lr": 3e-4, "cover_modalities": False},
              "finetune": {"probe": "full", "threshold_select": "fixed", "ema_epochs": 0.0}}
+# Finetuning ablations on the ssl method's own searched and pretrained network (its stages are shared)
+EMA_FIXED = {"finetune": {"ema": 0.99}}  # ssl_ema: a fixed decay per step instead of one epoch
+NO_EMA = {"finetune": {"ema_epochs": 0.0}}  # ssl_no_ema: no weight average
 
 
 def _with(cfg: RunConfig, overrides: dict[str, dict[str, Any]] | None) -> RunConfig:
@@ -336,12 +338,11 @@ def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
     def ssl_plain(ds, r, seed, budget, workdir):
         return run_ssl(ds, r, seed, budget, workdir, PLAIN_SSL, "ssl_plain")
 
-    # finetuning ablations on the ssl method's own searched and pretrained network (shared stages)
-    def ssl_ema(ds, r, seed, budget, workdir):  # a fixed decay per step instead of one epoch
-        return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema": EMA_ABLATION}}, "ssl")
+    def ssl_ema(ds, r, seed, budget, workdir):
+        return run_ssl(ds, r, seed, budget, workdir, EMA_FIXED, "ssl")
 
-    def ssl_no_ema(ds, r, seed, budget, workdir):  # no weight average (the default before ema_epochs)
-        return run_ssl(ds, r, seed, budget, workdir, {"finetune": {"ema": 0.0, "ema_epochs": 0.0}}, "ssl")
+    def ssl_no_ema(ds, r, seed, budget, workdir):
+        return run_ssl(ds, r, seed, budget, workdir, NO_EMA, "ssl")
 
     out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "ssl_search_only": run_ssl_search_only,
                                                      "ssl_plain": ssl_plain, "ssl_ema": ssl_ema,
