@@ -5,7 +5,8 @@ engine in ``--baseline`` (e.g. ``git worktree add --detach ../base COMMIT``) and
 each in a fresh process at ``--threads`` threads, on the generated MM-IMDB-shaped features of
 ``bench/search_speed.py``, capped at ``--max-batches`` weight steps (each followed by its
 architecture step; validation is capped the same way). Prints the per-run times, the medians and
-their ratio, and merges them into ``bench/results/search_speed.json`` as ``speedup_vs_previous``.
+their ratio, and merges them into ``bench/results/search_speed.json`` under ``speedup_vs_previous``
+(``--label``; ``--headline`` makes the run the headline figures).
 
     python bench/search_ab.py --baseline ../wt-base [--max-batches 20] [--rounds 3]
 """
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER = r"""
 import json, sys, time, torch
 root, data, threads, k = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 sys.path.insert(0, root)
 from ssnas_core.config import RunConfig
 from ssnas_core.data.features import FeatureDataset
@@ -32,7 +34,7 @@ from ssnas_core.pipeline import split_indices
 from ssnas_core.search import run_search
 torch.set_num_threads(threads)
 ds = FeatureDataset(data)
-cfg = RunConfig.from_dict({"search": {"epochs": 1, "batch_size": 128, "max_batches_per_epoch": k}})
+cfg = RunConfig.from_dict({"search": {"epochs": 1, "batch_size": 128, "max_batches_per_epoch": k, **extra}})
 idx = split_indices(ds, cfg)
 rows = []
 c0 = time.process_time()
@@ -44,10 +46,11 @@ print(json.dumps({"epoch_time_s": m["epoch_time_s"], "cpu_s": time.process_time(
 """
 
 
-def run(root: Path, args) -> dict:
+def run(root: Path, args, extra: dict | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", RUNNER, str(root), str(args.data), str(args.threads),
-                          str(args.max_batches)], env=env, capture_output=True, text=True, check=True)
+                          str(args.max_batches), *([json.dumps(extra)] if extra else [])],
+                         env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -59,18 +62,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / "work" / "mmimdb_shapes_25959")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search_speed.json")
+    ap.add_argument("--also-fp32", action="store_true",
+                    help="also run this tree with search.matmul = fp32 (IEEE products) in every round")
+    ap.add_argument("--label", default="last_run", help="key of this run under speedup_vs_previous")
+    ap.add_argument("--headline", action="store_true",
+                    help="also make this run the headline (previous_epoch_s, current_epoch_s, ratio, ratio_cpu)")
     args = ap.parse_args()
     base_rev = subprocess.run(["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True).stdout.strip()
-    runs: dict[str, list[dict]] = {"previous": [], "current": []}
+    names = ("previous", "current", "current_fp32") if args.also_fp32 else ("previous", "current")
+    runs: dict[str, list[dict]] = {k: [] for k in names}
     loads = [os.getloadavg()[0]]
     for r in range(args.rounds):
-        order = ("previous", "current") if r % 2 == 0 else ("current", "previous")
+        order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            res = run(args.baseline if name == "previous" else ROOT, args)
+            res = run(args.baseline if name == "previous" else ROOT, args,
+                      {"matmul": "fp32"} if name == "current_fp32" else None)
             runs[name].append(res)
             loads.append(os.getloadavg()[0])
-            print(f"round {r} {name:8s} epoch {res['epoch_time_s']:7.2f} s  cpu {res['cpu_s']:7.2f} s  "
+            print(f"round {r} {name:12s} epoch {res['epoch_time_s']:7.2f} s  cpu {res['cpu_s']:7.2f} s  "
                   f"train {res['train_loss']:.5f} arch {res['arch_loss']:.5f} val {res['val_loss']:.5f}  "
                   f"load1 {loads[-1]:.2f}", flush=True)
     med = {k: statistics.median(x["epoch_time_s"] for x in v) for k, v in runs.items()}
@@ -86,9 +96,21 @@ def main() -> None:
           "loadavg_1min_during": [round(v, 2) for v in loads],
           "losses_previous": {k: round(runs["previous"][0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")},
           "losses_current": {k: round(runs["current"][0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")}}
+    if args.also_fp32:
+        fp = runs["current_fp32"]
+        ab["current_fp32_epoch_s"] = [round(x["epoch_time_s"], 2) for x in fp]
+        ab["current_fp32_median_s"] = round(med["current_fp32"], 2)
+        ab["ratio_wall_fp32"] = round(med["previous"] / med["current_fp32"], 2)
+        ab["current_fp32_cpu_median_s"] = round(cpu["current_fp32"], 2)
+        ab["losses_current_fp32"] = {k: round(fp[0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")}
     print(json.dumps(ab, indent=1))
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
-    data["speedup_vs_previous"] = ab
+    rec = data.get("speedup_vs_previous", {})
+    rec[args.label] = ab  # earlier runs stay under their own labels
+    if args.headline:
+        rec |= {"previous_epoch_s": ab["previous_epoch_s"], "current_epoch_s": ab["current_epoch_s"],
+                "ratio": ab["ratio_wall"], "ratio_cpu": ab["ratio_cpu"], "headline": args.label}
+    data["speedup_vs_previous"] = rec
     args.out.write_text(json.dumps(data, indent=1) + "\n")
 
 

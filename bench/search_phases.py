@@ -7,7 +7,7 @@ Backward phases are marked by gradient hooks on the tensors between phases (head
 output, cells with the candidate mixing, then the input projections and the rest). At one thread
 the CPU split is the work split; with more threads it includes spinning.
 
-    python bench/search_phases.py [--threads 1] [--pairs 3] [--data DIR] [--root TREE]
+    python bench/search_phases.py [--threads 1] [--pairs 3] [--data DIR] [--root TREE] [--matmul fp32]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / "work" / "mmimdb_shapes_25959")
     ap.add_argument("--root", type=Path, default=ROOT, help="the tree whose engine is timed")
+    ap.add_argument("--matmul", choices=("bf16", "fp32"), default="bf16",
+                    help="float32 products: bf16 inputs (search.matmul's default) or IEEE")
     args = ap.parse_args()
     sys.path.insert(0, str(args.root))
     import torch
@@ -41,6 +43,7 @@ def main() -> None:
     from ssnas_core.pipeline import split_indices
 
     torch.set_num_threads(args.threads)
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16" if args.matmul == "bf16" else "ieee"  # as run_search
     acc: dict[str, float] = {}
     last = [time.process_time()]
 

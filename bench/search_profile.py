@@ -14,7 +14,7 @@ between phases (detached leaves), so backward time lands in the phase that owns 
 This phase split runs the reference (module) forward of ``SuperNet``. Then the real engine
 (``_Search.weight_pass`` including the arch steps) runs under ``torch.profiler`` for the op table.
 
-    python bench/search_profile.py [--steps 6] [--threads 2] [--data DIR] [--out FILE.md]
+    python bench/search_profile.py [--steps 6] [--threads 2] [--data DIR] [--out FILE.md] [--matmul fp32]
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from ssnas_core.augment import keep_modality  # noqa: E402
 from ssnas_core.cells import mix  # noqa: E402
-from ssnas_core.config import RunConfig  # noqa: E402
+from ssnas_core.config import MATMUL, RunConfig  # noqa: E402
 from ssnas_core.data.features import FeatureDataset  # noqa: E402
+from ssnas_core.device import matmul_precision  # noqa: E402
 from ssnas_core.losses import nt_xent  # noqa: E402
 from ssnas_core.pipeline import split_indices  # noqa: E402
 from ssnas_core.schedule import epoch_seed, seeded_generator  # noqa: E402
@@ -105,10 +106,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write the op table (markdown) here")
     ap.add_argument("--no-phases", action="store_true", help="only the engine's op table (the phase split times "
                     "the module forward, i.e. the engine before issue 14)")
+    ap.add_argument("--matmul", choices=MATMUL, default=RunConfig().search.matmul,
+                    help="search.matmul of the engine's op table (default: the engine's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = FeatureDataset(args.data)
-    cfg = RunConfig.from_dict({"search": {"epochs": 1, "batch_size": 128}})
+    cfg = RunConfig.from_dict({"search": {"epochs": 1, "batch_size": 128, "matmul": args.matmul}})
     idx = split_indices(ds, cfg)
     s = _Search(ds, cfg, torch.device("cpu"), idx["train"], idx["dev"])
     s.net.train(), s.head.train()
@@ -136,7 +139,7 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
     s.sc = type(s.sc)(**{**s.sc.__dict__, "max_batches_per_epoch": args.steps + 2})
     t0 = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU]) as prof, matmul_precision(args.matmul):
         s.weight_pass(lambda ev: None)
     wall = time.perf_counter() - t0
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=48)

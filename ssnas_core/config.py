@@ -14,6 +14,7 @@ from typing import Any
 
 PRIMITIVES = ("zero", "sum", "scale_dot_attn", "linear_glu", "concat_fc")
 SUMMARY_NODES = ("all", "vectors", "none")
+MATMUL = ("bf16", "fp32")  # SearchConfig.matmul
 
 
 class ConfigError(ValueError):
@@ -140,6 +141,12 @@ class SearchConfig:
     unread, the derivation re-points the one cell input that costs the least architecture weight
     to the strongest input of that modality (``search_space.cover``); the search result says so.
     The supervised BM-NAS baseline of the benchmark runs with it off, as published.
+    ``matmul`` (ours, issue 14): the precision of the search's float32 matrix products on the CPU.
+    ``bf16`` lets oneDNN round their inputs to bfloat16 and accumulate in float32 where the CPU
+    has AMX or AVX512-BF16 (``torch.backends.mkldnn.matmul.fp32_precision``; elsewhere the
+    products stay IEEE): 4-5x faster products, relative error ~2e-3 per product, search losses
+    within seed noise of ``fp32`` (``bench/results/search_speed.json``). ``fp32``: IEEE products.
+    Only the search: pretraining, finetuning and prediction keep IEEE products.
     """
 
     mode: str = "ssl"  # "ssl" (NT-Xent, no labels) or "supervised" (BCE on the labeled fraction)
@@ -156,6 +163,7 @@ class SearchConfig:
     schedule: str = "alternate"
     noise_margin: float = 0.01
     cover_modalities: bool = True  # derive a genotype that reads every modality (search_space.cover)
+    matmul: str = "bf16"  # "bf16" (bfloat16 inputs, float32 accumulation, where the CPU has it) or "fp32"
 
     @property
     def lr_arch(self) -> float:
@@ -166,6 +174,7 @@ class SearchConfig:
         _check(self.schedule in ("alternate", "bmnas"), f"schedule must be 'alternate' or 'bmnas', "
                                                          f"got {self.schedule!r}")
         _check(0.0 <= self.noise_margin < 1.0, "noise_margin must be in [0, 1)")
+        _check(self.matmul in MATMUL, f"matmul must be one of {', '.join(MATMUL)}, got {self.matmul!r}")
         _check(1 <= self.epochs <= 1000, "epochs must be in [1, 1000]")
         _check(2 <= self.batch_size <= 8192, "batch_size must be in [2, 8192]")
         _check(0 < self.w_lr <= 1 and (self.arch_lr is None or 0 < self.arch_lr <= 1),

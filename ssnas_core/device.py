@@ -21,3 +21,17 @@ def autocast(device: torch.device, enabled: bool):
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@contextlib.contextmanager
+def matmul_precision(mode: str):
+    """float32 matrix products on the CPU: ``bf16`` (oneDNN rounds the inputs to bfloat16 and
+    accumulates in float32, where the CPU has AMX / AVX512-BF16; IEEE elsewhere) or ``fp32``.
+    A process-wide torch setting, restored on exit."""
+    backend = torch.backends.mkldnn.matmul
+    before = backend.fp32_precision
+    backend.fp32_precision = "bf16" if mode == "bf16" else "ieee"
+    try:
+        yield
+    finally:
+        backend.fp32_precision = before

@@ -34,7 +34,7 @@ from .cells import ProjectionHead
 from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors, strip_prefix, with_prefix
 from .config import RunConfig
 from .data.features import FeatureDataset
-from .device import autocast
+from .device import autocast, matmul_precision
 from .genotype import Genotype
 from .loader import Batches, load_rows, read_ahead
 from .metrics import selection_score
@@ -190,6 +190,18 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
     s = _Search(ds, cfg, device, train_idx, val_idx)
     if state_path is not None and Path(state_path).exists():
         s.load(Path(state_path))
+    with matmul_precision(cfg.search.matmul):
+        _epochs(s, cfg, state_path, callback)
+    best = Genotype.from_json(s.best["genotype"])
+    at_best = s.history[s.best["epoch"]]
+    warnings = warnings_for(best, at_best["margins"], cfg.search.noise_margin)
+    if at_best.get("covered"):
+        warnings.append(cover_warning(at_best["modalities_read_argmax"], best.modalities_read()))
+    return SearchResult(best, s.best["epoch"], s.history, warnings)
+
+
+def _epochs(s: _Search, cfg: RunConfig, state_path: Path | None, callback: Callback) -> None:
+    """The search's epochs from ``s.epoch`` on; each one saved to ``state_path`` where given."""
     while s.epoch < cfg.search.epochs:
         torch.manual_seed(epoch_seed(cfg.seed, "dropout", s.epoch))
         t0 = time.perf_counter()
@@ -212,9 +224,3 @@ def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,
             s.save(Path(state_path))
         callback(ProgressEvent("search", s.epoch - 1, cfg.search.epochs, 1, 1,
                                {k: v for k, v in row.items() if isinstance(v, float)}, end_of_epoch=True))
-    best = Genotype.from_json(s.best["genotype"])
-    at_best = s.history[s.best["epoch"]]
-    warnings = warnings_for(best, at_best["margins"], cfg.search.noise_margin)
-    if at_best.get("covered"):
-        warnings.append(cover_warning(at_best["modalities_read_argmax"], best.modalities_read()))
-    return SearchResult(best, s.best["epoch"], s.history, warnings)

@@ -130,6 +130,8 @@ PLAIN_SSL = {"ssl": {"objective": "simclr"},
 # Finetuning ablations on the ssl method's own searched and pretrained network (its stages are shared)
 EMA_FIXED = {"finetune": {"ema": 0.99}}  # ssl_ema: a fixed decay per step instead of one epoch
 NO_EMA = {"finetune": {"ema_epochs": 0.0}}  # ssl_no_ema: no weight average
+# Search ablation: IEEE float32 products in the search instead of bfloat16 inputs (issue 14); own stages
+FP32_SEARCH = {"search": {"matmul": "fp32"}}
 
 
 def _with(cfg: RunConfig, overrides: dict[str, dict[str, Any]] | None) -> RunConfig:
@@ -344,9 +346,13 @@ def methods_for(ds: FeatureDataset) -> dict[str, Callable[..., dict[str, Any]]]:
     def ssl_no_ema(ds, r, seed, budget, workdir):
         return run_ssl(ds, r, seed, budget, workdir, NO_EMA, "ssl")
 
+    def ssl_fp32(ds, r, seed, budget, workdir):
+        return run_ssl(ds, r, seed, budget, workdir, FP32_SEARCH, "ssl_fp32")
+
     out: dict[str, Callable[..., dict[str, Any]]] = {"ssl": run_ssl, "ssl_search_only": run_ssl_search_only,
                                                      "ssl_plain": ssl_plain, "ssl_ema": ssl_ema,
-                                                     "ssl_no_ema": ssl_no_ema, "bmnas": run_bmnas}
+                                                     "ssl_no_ema": ssl_no_ema, "ssl_fp32": ssl_fp32,
+                                                     "bmnas": run_bmnas}
     if len(ds.manifest.modalities) >= 2:
         out["mfas"] = run_mfas
     out |= {"random": run_random, "late_fusion": run_late_fusion, "late_fusion_all": run_late_fusion_all}

@@ -19,6 +19,7 @@ from ssnas_core.config import MAX_THREADS, ConfigError, RunConfig
     ({"search": {"grad_clip": 1e300}}, "grad_clip"),
     ({"search": {"arch_betas": [0.5, "x"]}}, "arch_betas"),
     ({"search": {"max_batches_per_epoch": 0}}, "max_batches_per_epoch"),
+    ({"search": {"matmul": "fp16"}}, "matmul must be one of bf16, fp32, got 'fp16'"),
     ({"search": {"w_weight_decay": -1}}, "weight decays"),
     ({"pretrain": {"lr": 5}}, "pretrain lr"),
     ({"finetune": {"patience": 10**9}}, "patience"),
