@@ -18,7 +18,6 @@ saved after every epoch; a run resumed from it ends with the same genotype.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from .augment import FeatureAugment
 from .callbacks import Callback, ProgressEvent, no_callback
 from .cells import ProjectionHead
 from .checkpoint import load_tensors, optimizer_from_flat, optimizer_to_flat, save_tensors, strip_prefix, with_prefix
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data.features import FeatureDataset
 from .device import autocast, matmul_precision
 from .genotype import Genotype
@@ -174,13 +173,25 @@ class _Search:
 
     def load(self, path: Path) -> None:
         tensors, meta = load_tensors(path, self.device)
-        if meta.get("config") != json.loads(json.dumps(self.cfg.to_dict())):
+        if not same_config(meta.get("config"), self.cfg):
             raise ValueError(f"{path}: search state was written with a different configuration")
         self.net.load_state_dict(strip_prefix("net", tensors))
         self.head.load_state_dict(strip_prefix("head", tensors))
         optimizer_from_flat(self.opt_w, "opt_w", tensors, meta["opt_w"])
         optimizer_from_flat(self.opt_a, "opt_a", tensors, meta["opt_a"])
         self.epoch, self.history, self.best = meta["epoch"], meta["history"], meta["best"]
+
+
+def same_config(saved: object, cfg: RunConfig) -> bool:
+    """Whether a saved state's configuration is ``cfg``. Fields added after the state was written
+    take their defaults, so a job interrupted by an upgrade resumes; a field the state has and this
+    version does not know, or any other value, is a different configuration."""
+    if not isinstance(saved, dict):
+        return False
+    try:
+        return RunConfig.from_dict(saved) == cfg
+    except ConfigError:
+        return False
 
 
 def run_search(ds: FeatureDataset, cfg: RunConfig, device: torch.device, *,

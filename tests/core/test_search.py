@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import torch
 from factories import make_features
 
 from ssnas_core.callbacks import StopRequested
+from ssnas_core.checkpoint import load_tensors, save_tensors
 from ssnas_core.config import RunConfig
 from ssnas_core.pipeline import run_pipeline, split_indices
 from ssnas_core.search import _Search, run_search
@@ -63,6 +65,31 @@ def test_resume_after_interrupt_gives_the_same_genotype(tiny_features, tmp_path)
     resumed = run_search(tiny_features, cfg, torch.device("cpu"), state_path=state, **kw)
     assert resumed.genotype == full.genotype
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+
+
+def test_a_state_from_before_a_new_config_field_resumes_and_another_config_is_refused(tiny_features, tmp_path):
+    """A job interrupted by an upgrade resumes: its state lacks the fields added since (here
+    search.matmul), which take their defaults. A state of another configuration is refused."""
+    cfg = RunConfig.from_dict(TINY)
+    idx = split_indices(tiny_features, cfg)
+    kw = dict(train_idx=idx["train"], val_idx=idx["dev"])
+    full = run_search(tiny_features, cfg, torch.device("cpu"), **kw)
+    one = RunConfig.from_dict({**TINY, "search": {**TINY["search"], "epochs": 1}})
+    state = tmp_path / "s.safetensors"
+    run_search(tiny_features, one, torch.device("cpu"), state_path=state, **kw)
+    tensors, meta = load_tensors(state)
+    meta["config"] = cfg.to_dict()  # the same run, stopped after its first epoch, written by an older version
+    del meta["config"]["search"]["matmul"]
+    save_tensors(state, tensors, meta)
+    resumed = run_search(tiny_features, cfg, torch.device("cpu"), state_path=state, **kw)
+    assert resumed.genotype == full.genotype
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+
+    for config in ({**cfg.to_dict(), "search": {**cfg.to_dict()["search"], "w_lr": 0.5}},
+                   {**cfg.to_dict(), "search": {**cfg.to_dict()["search"], "from_a_newer_version": 1}}):
+        save_tensors(state, tensors, {**meta, "config": config})
+        with pytest.raises(ValueError, match="different configuration"):
+            run_search(tiny_features, cfg, torch.device("cpu"), state_path=state, **kw)
 
 
 def test_ssl_search_then_finetune_beats_chance(tmp_path):
