@@ -123,7 +123,10 @@ def test_ctrl_c_detaches_from_watch_and_the_job_keeps_running(service, tmp_path)
     cmd = [sys.executable, "-c", "import sys; from launcher.serve import cli; sys.exit(cli())",
            "jobs", "watch", job_id, "--interval", "0.2"]
     err = tmp_path / "watch.err"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=open(err, "wb"))
+    # SIGINT as a terminal gives it: a suite started in the background (`cmd &`) ignores SIGINT, its children
+    # inherit that, and Python then installs no KeyboardInterrupt handler
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=open(err, "wb"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while b"running search" not in err.read_bytes():
