@@ -8,7 +8,7 @@ architecture step; validation is capped the same way). Prints the per-run times,
 their ratio, and merges them into ``bench/results/search_speed.json`` under ``speedup_vs_previous``
 (``--label``; ``--headline`` makes the run the headline figures).
 
-    python bench/search_ab.py --baseline ../wt-base [--max-batches 20] [--rounds 3]
+    python bench/search_ab.py --baseline ../wt-base [--max-batches 20] [--rounds 3] [--also-fp32] [--label L --headline]
 """
 
 from __future__ import annotations
