@@ -86,23 +86,15 @@ def main() -> None:
     med = {k: statistics.median(x["epoch_time_s"] for x in v) for k, v in runs.items()}
     cpu = {k: statistics.median(x["cpu_s"] for x in v) for k, v in runs.items()}
     ab = {"baseline_commit": base_rev, "max_batches_per_epoch": args.max_batches, "rounds": args.rounds,
-          "threads": args.threads, "interleaved": True,
-          "previous_epoch_s": [round(x["epoch_time_s"], 2) for x in runs["previous"]],
-          "current_epoch_s": [round(x["epoch_time_s"], 2) for x in runs["current"]],
-          "previous_median_s": round(med["previous"], 2), "current_median_s": round(med["current"], 2),
-          "ratio_wall": round(med["previous"] / med["current"], 2),
-          "previous_cpu_median_s": round(cpu["previous"], 2), "current_cpu_median_s": round(cpu["current"], 2),
-          "ratio_cpu": round(cpu["previous"] / cpu["current"], 2),
-          "loadavg_1min_during": [round(v, 2) for v in loads],
-          "losses_previous": {k: round(runs["previous"][0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")},
-          "losses_current": {k: round(runs["current"][0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")}}
-    if args.also_fp32:
-        fp = runs["current_fp32"]
-        ab["current_fp32_epoch_s"] = [round(x["epoch_time_s"], 2) for x in fp]
-        ab["current_fp32_median_s"] = round(med["current_fp32"], 2)
-        ab["ratio_wall_fp32"] = round(med["previous"] / med["current_fp32"], 2)
-        ab["current_fp32_cpu_median_s"] = round(cpu["current_fp32"], 2)
-        ab["losses_current_fp32"] = {k: round(fp[0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")}
+          "threads": args.threads, "interleaved": True, "loadavg_1min_during": [round(v, 2) for v in loads]}
+    for name, v in runs.items():
+        ab |= {f"{name}_epoch_s": [round(x["epoch_time_s"], 2) for x in v], f"{name}_median_s": round(med[name], 2),
+               f"{name}_cpu_median_s": round(cpu[name], 2),
+               f"losses_{name}": {k: round(v[0][k], 5) for k in ("train_loss", "arch_loss", "val_loss")}}
+        if name != "previous":
+            suffix = name.removeprefix("current")  # "" or "_fp32"
+            ab[f"ratio_wall{suffix}"] = round(med["previous"] / med[name], 2)
+            ab[f"ratio_cpu{suffix}"] = round(cpu["previous"] / cpu[name], 2)
     print(json.dumps(ab, indent=1))
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
     rec = data.get("speedup_vs_previous", {})

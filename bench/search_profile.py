@@ -14,7 +14,9 @@ between phases (detached leaves), so backward time lands in the phase that owns 
 This phase split runs the reference (module) forward of ``SuperNet``. Then the real engine
 (``_Search.weight_pass`` including the arch steps) runs under ``torch.profiler`` for the op table.
 
-    python bench/search_profile.py [--steps 6] [--threads 2] [--data DIR] [--out FILE.md] [--matmul fp32]
+    python bench/search_profile.py [--steps 6] [--threads 2] [--data DIR] [--out FILE.md] [--matmul fp32] [--by-shape]
+
+``--by-shape`` adds the matrix products (``mm``, ``addmm``, ``bmm``) by input shape, CPU ms per pair.
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def phase_step(s: _Search, nodes, g, arch: bool, acc: dict) -> None:
     tick("optimizer", t)
 
 
+def print_products(prof, pairs: int, matmul: str) -> None:
+    """The matrix products of a profile by input shape, largest first: CPU ms and calls per pair."""
+    products = ("aten::mm", "aten::addmm", "aten::bmm")
+    rows = [e for e in prof.key_averages(group_by_input_shape=True) if e.key in products]
+    rows.sort(key=lambda e: -e.self_cpu_time_total)
+    print(f"{matmul}: products {sum(e.self_cpu_time_total for e in rows) / 1e3 / pairs:.1f} ms CPU per pair")
+    for e in rows[:14]:
+        print(f"{e.key:12s} {e.self_cpu_time_total / 1e3 / pairs:8.1f} ms/pair {e.count // pairs:4d} calls/pair  "
+              f"{str(e.input_shapes)[:90]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=6, help="timed weight+arch step pairs (after 2 warm-up pairs)")
@@ -108,6 +121,7 @@ def main() -> None:
                     "the module forward, i.e. the engine before issue 14)")
     ap.add_argument("--matmul", choices=MATMUL, default=RunConfig().search.matmul,
                     help="search.matmul of the engine's op table (default: the engine's)")
+    ap.add_argument("--by-shape", action="store_true", help="also the matrix products by input shape")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = FeatureDataset(args.data)
@@ -139,11 +153,14 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
     s.sc = type(s.sc)(**{**s.sc.__dict__, "max_batches_per_epoch": args.steps + 2})
     t0 = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU]) as prof, matmul_precision(args.matmul):
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.by_shape) as prof, \
+            matmul_precision(args.matmul):
         s.weight_pass(lambda ev: None)
     wall = time.perf_counter() - t0
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=48)
     print(table)
+    if args.by_shape:
+        print_products(prof, args.steps + 2, args.matmul)
     print(f"engine under profiler: {wall:.2f} s for {args.steps + 2} weight+arch pairs; load {os.getloadavg()}")
     if args.out:
         lines = ["| step | phase | ms per step | % of step |", "|---|---|---:|---:|"]
